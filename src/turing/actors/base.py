@@ -1,0 +1,91 @@
+"""The actor protocol every model provider implements.
+
+One async method, `complete`, taking a `ModelRequest` (messages, the JSON Schema the step
+expects so a provider can pass it down as structured output, sampling parameters, timeout)
+and returning a `ModelResponse` (raw text plus token usage). Everything else (repair,
+validation, re-asks, history) is the executor's job, so a provider stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one or more calls; adding two sums them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.calls + other.calls,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "calls": self.calls,
+        }
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What a step asks of a model.
+
+    `variables` are the values the prompt was rendered from; real providers ignore them,
+    deterministic offline actors (and test doubles) may use them instead of parsing text.
+    """
+
+    messages: tuple[Message, ...]
+    schema: Mapping[str, Any] | None = None
+    schema_name: str = "output"
+    temperature: float = 0.0
+    timeout: float = 60.0
+    max_tokens: int | None = None
+    seed: int | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelResponse:
+    text: str
+    usage: Usage = Usage()
+    model: str = ""
+
+
+@runtime_checkable
+class Actor(Protocol):
+    """A model behind a provider. `identity` goes into workflow fingerprints."""
+
+    @property
+    def identity(self) -> str: ...
+
+    async def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count (4 characters a token) for actors that cannot count."""
+    return max(1, (len(text) + 3) // 4) if text else 0
