@@ -26,7 +26,7 @@ from typing import Any
 import json_repair
 import jsonschema_rs
 
-from turing._json import canonical, truncate
+from turing._json import canonical, shorten, truncate
 from turing.contracts import Contract
 from turing.errors import Violation
 
@@ -114,7 +114,7 @@ def parse_json(text: str, repairs: list[Repair]) -> Any:
     fence = _FENCE.search(candidate)
     if fence:
         inner = fence.group(2).strip()
-        repairs.append(Repair("strip_fences", "$", truncate(candidate), truncate(inner)))
+        repairs.append(Repair("strip_fences", "$", shorten(candidate), shorten(inner)))
         candidate = inner
         try:
             return json.loads(candidate)
@@ -134,12 +134,12 @@ def parse_json(text: str, repairs: list[Repair]) -> Any:
         )
         return value
     if start > 0:
-        repairs.append(Repair("strip_prose", "$", truncate(candidate), truncate(candidate[start:])))
+        repairs.append(Repair("strip_prose", "$", shorten(candidate), shorten(candidate[start:])))
         candidate = candidate[start:]
     fixed = json_repair.loads(candidate)
     if fixed == "" or not isinstance(fixed, dict | list):
         raise _Unparsed("response is not valid JSON and could not be repaired")
-    repairs.append(Repair("json_repair", "$", truncate(candidate), truncate(fixed)))
+    repairs.append(Repair("json_repair", "$", shorten(candidate), truncate(fixed, 200)))
     return fixed
 
 
@@ -183,9 +183,10 @@ class _Fitter:
         self.repairs.append(Repair(kind, path, truncate(before), truncate(after)))
 
     def fit(self, value: Any, schema: Mapping[str, Any], path: str) -> Any:
-        schema = self._branch(value, schema)
-        if schema is None:
+        branch = self._branch(value, schema)
+        if branch is None:
             return value
+        schema = branch
         types = _types(schema)
         value = self._reshape(value, schema, types, path)
         if isinstance(value, dict) and "object" in types:
@@ -204,7 +205,7 @@ class _Fitter:
             return schema
         if value is None and any(_types(o) == {"null"} for o in options):
             return None
-        real = [o for o in options if _types(o) != {"null"}]
+        real: list[Mapping[str, Any]] = [o for o in options if _types(o) != {"null"}]
         for option in real:
             if _fits(value, option):
                 return None
@@ -269,10 +270,10 @@ class _Fitter:
                 self.note("drop_extra", f"{path}.{key}", out.pop(key), None)
         if path == "$":
             for name in schema.get("required", ()):
-                if name not in out and name in self.passthrough and name in props:
-                    if _fits(self.passthrough[name], props[name]):
-                        out[name] = self.passthrough[name]
-                        self.note("fill_passthrough", f"{path}.{name}", None, out[name])
+                known = name in self.passthrough and name in props
+                if name not in out and known and _fits(self.passthrough[name], props[name]):
+                    out[name] = self.passthrough[name]
+                    self.note("fill_passthrough", f"{path}.{name}", None, out[name])
         for key, sub in props.items():
             if key in out and isinstance(sub, dict):
                 out[key] = self.fit(out[key], sub, f"{path}.{key}")

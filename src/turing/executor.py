@@ -1,0 +1,277 @@
+"""The executor: one workflow on one input.
+
+validate input (before any model call) -> steps in dependency order, independent ones
+concurrently -> for LLM steps: render, call, repair, validate, re-ask with the errors at
+most `max_reasks` times -> validate the final output -> a `RunResult`. Failures inside
+the run never raise; they end the run with a typed error on the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from graphlib import TopologicalSorter
+from typing import Any
+
+from turing.actors.base import Actor, Message, ModelRequest, Usage
+from turing.contracts import Contract
+from turing.errors import ActorError, ScriptError, TemplateRenderError, TuringError
+from turing.repair import repair
+from turing.result import Attempt, RunError, RunResult, StepResult
+from turing.scripts import ScriptContext, run_script
+from turing.steps import LLMStep, ScriptStep
+from turing.workflow import CompiledStep, Workflow
+
+ActorResolver = Callable[[str], Actor]
+
+REASK = (
+    "Your previous answer did not satisfy the required JSON Schema.\n"
+    "Problems found:\n{problems}\n"
+    "Reply with only the corrected JSON, no explanations."
+)
+
+
+class _StepFailed(Exception):
+    def __init__(self, error: RunError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def actors_from(mapping: Mapping[str, Actor]) -> ActorResolver:
+    """Resolver over a plain dict of actor references."""
+
+    def resolve(ref: str) -> Actor:
+        try:
+            return mapping[ref]
+        except KeyError:
+            known = ", ".join(sorted(mapping)) or "none"
+            raise ActorError(f"no actor {ref!r} is configured (known: {known})") from None
+
+    return resolve
+
+
+class Executor:
+    """Runs workflows with the given actors; `settings` are passed to script contexts."""
+
+    def __init__(
+        self,
+        actors: ActorResolver | Mapping[str, Actor],
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.resolve: ActorResolver = actors if callable(actors) else actors_from(actors)
+        self.settings = dict(settings or {})
+
+    def fingerprint(self, workflow: Workflow) -> str:
+        """Workflow fingerprint including the identity of each resolvable actor."""
+        identities: dict[str, str] = {}
+        for cs in workflow.steps:
+            if isinstance(cs.step, LLMStep):
+                try:
+                    identities[cs.step.actor] = self.resolve(cs.step.actor).identity
+                except TuringError:
+                    identities[cs.step.actor] = "unresolved"
+        return workflow.fingerprint(identities)
+
+    def run_sync(
+        self, workflow: Workflow, inputs: Mapping[str, Any], *, dry_run: bool = False
+    ) -> RunResult:
+        return asyncio.run(self.run(workflow, inputs, dry_run=dry_run))
+
+    async def run(
+        self, workflow: Workflow, inputs: Mapping[str, Any], *, dry_run: bool = False
+    ) -> RunResult:
+        started = time.perf_counter()
+        result = RunResult(
+            workflow.name, workflow.version, self.fingerprint(workflow), dry_run=dry_run
+        )
+        run = _Run(self, workflow, dict(inputs), result, dry_run)
+        try:
+            result.output = await run.execute()
+        except _StepFailed as failed:
+            result.status = "failed"
+            result.errors.append(failed.error)
+        result.duration_s = time.perf_counter() - started
+        return result
+
+
+class _Run:
+    """State of one execution: the input, the outputs so far, and the result being built."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        workflow: Workflow,
+        data: dict[str, Any],
+        result: RunResult,
+        dry_run: bool,
+    ) -> None:
+        self.executor = executor
+        self.workflow = workflow
+        self.data = data
+        self.result = result
+        self.dry_run = dry_run
+        self.outputs: dict[str, Any] = {}
+
+    def _contract_error(
+        self, kind: str, what: str, contract: Contract, value: Any, step: str | None
+    ) -> None:
+        problems = contract.violations(value)
+        if problems:
+            wf = self.workflow
+            raise _StepFailed(
+                RunError(
+                    kind,
+                    f"{what} breaks contract {contract.name!r} "
+                    f"of workflow {wf.name!r} v{wf.version}",
+                    step=step,
+                    violations=tuple(problems),
+                )
+            )
+
+    async def execute(self) -> Any:
+        wf = self.workflow
+        self._contract_error("input_invalid", "input", wf.input, self.data, None)
+        by_name = {cs.name: cs for cs in wf.steps}
+        order = {cs.name: i for i, cs in enumerate(wf.steps)}
+        graph = TopologicalSorter({cs.name: cs.deps for cs in wf.steps})
+        graph.prepare()
+        while graph.is_active():
+            ready = sorted(graph.get_ready(), key=order.__getitem__)
+            done = await asyncio.gather(
+                *(self.step(by_name[n]) for n in ready), return_exceptions=True
+            )
+            for name, value in zip(ready, done, strict=True):
+                if isinstance(value, BaseException):
+                    raise value
+                self.outputs[name] = value
+                graph.done(name)
+        final = self.outputs[wf.final_step.name]
+        self._contract_error("output_invalid", "output", wf.output, final, wf.final_step.name)
+        return final
+
+    async def step(self, cs: CompiledStep) -> Any:
+        variables = {**self.data, **{name: self.outputs[name] for name in cs.visible}}
+        record = StepResult(cs.name, cs.step.kind)
+        self.result.steps.append(record)
+        started = time.perf_counter()
+        try:
+            if isinstance(cs.step, LLMStep):
+                value = await self.llm(cs, cs.step, variables, record)
+            else:
+                value = await self.script(cs, cs.step, variables, record)
+        except _StepFailed:
+            record.status = "failed"
+            raise
+        finally:
+            record.duration_s = time.perf_counter() - started
+        record.output = value
+        return value
+
+    async def script(
+        self, cs: CompiledStep, step: ScriptStep, variables: dict[str, Any], record: StepResult
+    ) -> Any:
+        ctx = ScriptContext(self.workflow.name, step.name, self.dry_run, self.executor.settings)
+        record.attempts = 1
+        try:
+            value = await run_script(step, variables, ctx)
+        except ScriptError as exc:
+            raise _StepFailed(RunError(f"script_{exc.kind}", str(exc), step=step.name)) from exc
+        if cs.contract is not None and cs is not self.workflow.final_step:
+            self._contract_error(
+                "script_bad_output", f"output of step {step.name!r}", cs.contract, value, step.name
+            )
+        return value
+
+    async def llm(
+        self, cs: CompiledStep, step: LLMStep, variables: dict[str, Any], record: StepResult
+    ) -> Any:
+        assert cs.prompt is not None and cs.contract is not None
+        try:
+            actor = self.executor.resolve(step.actor)
+            messages = [Message("user", cs.prompt.render(variables))]
+            if cs.system is not None:
+                messages.insert(0, Message("system", cs.system.render(variables)))
+        except TemplateRenderError as exc:
+            raise _StepFailed(
+                RunError("template", f"prompt not rendered: {exc}", step.name)
+            ) from exc
+        except ActorError as exc:
+            raise _StepFailed(RunError("actor", str(exc), step.name)) from exc
+        contract = cs.contract
+        for number in range(1, step.max_reasks + 2):
+            request = ModelRequest(
+                messages=tuple(messages),
+                schema=contract.schema,
+                schema_name=contract.name.replace(".", "_"),
+                temperature=step.temperature,
+                timeout=step.timeout,
+                max_tokens=step.max_tokens,
+                seed=step.seed,
+                variables=variables,
+            )
+            began = time.perf_counter()
+            try:
+                response = await asyncio.wait_for(actor.complete(request), step.timeout)
+            except (ActorError, TimeoutError) as exc:
+                message = (
+                    str(exc)
+                    if isinstance(exc, ActorError)
+                    else f"no answer after {step.timeout:g}s"
+                )
+                latency = time.perf_counter() - began
+                self.result.attempts.append(
+                    Attempt(
+                        step.name,
+                        number,
+                        actor.identity,
+                        _dump(messages),
+                        "",
+                        Usage(),
+                        latency,
+                        error=message,
+                    )
+                )
+                record.attempts = number
+                raise _StepFailed(
+                    RunError("actor", f"{actor.identity}: {message}", step.name)
+                ) from exc
+            latency = time.perf_counter() - began
+            outcome = repair(response.text, contract, self.data)
+            self.result.attempts.append(
+                Attempt(
+                    step.name,
+                    number,
+                    actor.identity,
+                    _dump(messages),
+                    response.text,
+                    response.usage,
+                    latency,
+                    outcome.repairs,
+                    outcome.violations,
+                )
+            )
+            record.attempts = number
+            record.usage = record.usage + response.usage
+            record.repairs.extend(outcome.repairs)
+            if outcome.ok:
+                return outcome.value
+            problems = "\n".join(f"- {v}" for v in outcome.violations)
+            messages += [
+                Message("assistant", response.text),
+                Message("user", REASK.format(problems=problems)),
+            ]
+        raise _StepFailed(
+            RunError(
+                "output_invalid",
+                f"output of step {step.name!r} still breaks contract {contract.name!r} "
+                f"after {step.max_reasks} re-ask(s)",
+                step.name,
+                violations=outcome.violations,
+            )
+        )
+
+
+def _dump(messages: list[Message]) -> tuple[dict[str, str], ...]:
+    return tuple(m.as_dict() for m in messages)

@@ -1,0 +1,146 @@
+"""What one workflow run produced: status, output, errors, attempts, timings, usage, repairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from turing.actors.base import Usage
+from turing.errors import Violation
+from turing.repair import Repair
+
+Status = Literal["succeeded", "failed"]
+
+# Error kinds a run can end with; the CLI and history group failures by these.
+ERROR_KINDS = (
+    "input_invalid",
+    "template",
+    "actor",
+    "output_invalid",
+    "script_crash",
+    "script_timeout",
+    "script_bad_output",
+)
+
+
+@dataclass(frozen=True)
+class RunError:
+    kind: str
+    message: str
+    step: str | None = None
+    violations: tuple[Violation, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "step": self.step,
+            "violations": [v.__dict__ for v in self.violations],
+        }
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One call to an actor (first ask or re-ask), with what came back and what was done."""
+
+    step: str
+    number: int
+    actor: str
+    messages: tuple[dict[str, str], ...]
+    raw: str
+    usage: Usage
+    latency_s: float
+    repairs: tuple[Repair, ...] = ()
+    violations: tuple[Violation, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.violations
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "number": self.number,
+            "actor": self.actor,
+            "messages": list(self.messages),
+            "raw": self.raw,
+            "usage": self.usage.as_dict(),
+            "latency_s": round(self.latency_s, 6),
+            "repairs": [r.as_dict() for r in self.repairs],
+            "violations": [v.__dict__ for v in self.violations],
+            "error": self.error,
+        }
+
+
+@dataclass
+class StepResult:
+    name: str
+    kind: str
+    status: Status = "succeeded"
+    duration_s: float = 0.0
+    attempts: int = 0
+    usage: Usage = field(default_factory=Usage)
+    repairs: list[Repair] = field(default_factory=list)
+    output: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "duration_s": round(self.duration_s, 6),
+            "attempts": self.attempts,
+            "usage": self.usage.as_dict(),
+            "repairs": [r.as_dict() for r in self.repairs],
+        }
+
+
+@dataclass
+class RunResult:
+    workflow: str
+    version: int
+    fingerprint: str
+    status: Status = "succeeded"
+    output: Any = None
+    errors: list[RunError] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    duration_s: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for attempt in self.attempts:
+            total = total + attempt.usage
+        return total
+
+    @property
+    def repairs(self) -> list[tuple[str, Repair]]:
+        return [(s.name, r) for s in self.steps for r in s.repairs]
+
+    @property
+    def reasks(self) -> int:
+        return sum(1 for a in self.attempts if a.number > 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "output": self.output,
+            "errors": [e.as_dict() for e in self.errors],
+            "steps": [s.as_dict() for s in self.steps],
+            "attempts": len(self.attempts),
+            "reasks": self.reasks,
+            "usage": self.usage.as_dict(),
+            "repairs": [{"step": s, **r.as_dict()} for s, r in self.repairs],
+            "duration_s": round(self.duration_s, 6),
+        }

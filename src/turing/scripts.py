@@ -1,0 +1,100 @@
+"""Running script steps: Python callables and JSON-over-stdio subprocesses, with timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from turing._json import shorten
+from turing.errors import ScriptError
+from turing.steps import ScriptStep
+
+
+@dataclass(frozen=True)
+class ScriptContext:
+    """What a script may know beyond its data: where it runs and whether effects are allowed."""
+
+    workflow: str
+    step: str
+    dry_run: bool = False
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def run_script(step: ScriptStep, data: dict[str, Any], ctx: ScriptContext) -> Any:
+    """Run one script step; raise ScriptError(kind=crash|timeout|bad_output) on failure."""
+    if step.command:
+        return await _run_subprocess(step, data, ctx)
+    assert step.run is not None
+    fn = step.run
+    args: tuple[Any, ...] = (data, ctx) if _wants_context(fn) else (data,)
+    try:
+        if inspect.iscoroutinefunction(fn):
+            result = await asyncio.wait_for(fn(*args), step.timeout)
+        else:
+            # A thread cannot be killed: on timeout the step fails and the thread is abandoned.
+            result = await asyncio.wait_for(asyncio.to_thread(fn, *args), step.timeout)
+    except TimeoutError:
+        raise ScriptError(step.name, "timeout", f"no result after {step.timeout:g}s") from None
+    except ScriptError:
+        raise
+    except Exception as exc:
+        raise ScriptError(step.name, "crash", f"{type(exc).__name__}: {exc}") from exc
+    return _jsonable(step, result)
+
+
+def _wants_context(fn: Any) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2
+
+
+def _jsonable(step: ScriptStep, value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise ScriptError(
+            step.name, "bad_output", f"result is not JSON-serialisable: {exc}"
+        ) from exc
+
+
+async def _run_subprocess(step: ScriptStep, data: dict[str, Any], ctx: ScriptContext) -> Any:
+    assert step.command is not None
+    env = {**os.environ, **step.env, "TURING_DRY_RUN": "1" if ctx.dry_run else "0"}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *step.command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+    except OSError as exc:
+        raise ScriptError(step.name, "crash", f"cannot start {step.command[0]!r}: {exc}") from exc
+    payload = json.dumps(data).encode()
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(payload), step.timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise ScriptError(
+            step.name, "timeout", f"{' '.join(step.command)} killed after {step.timeout:g}s"
+        ) from None
+    if proc.returncode != 0:
+        tail = shorten(err.decode(errors="replace").strip()[-500:], 500) or "(no stderr)"
+        raise ScriptError(step.name, "crash", f"exit code {proc.returncode}: {tail}")
+    text = out.decode(errors="replace").strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ScriptError(
+            step.name, "bad_output", f"stdout is not JSON: {shorten(text or '(empty)', 120)!r}"
+        ) from None

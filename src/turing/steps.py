@@ -1,0 +1,95 @@
+"""Step declarations: what runs inside a workflow.
+
+An `LLMStep` renders a prompt template and asks an actor (by reference, resolved from the
+project's actor mapping) for JSON; a `ScriptStep` runs a Python callable or a subprocess
+that reads JSON on stdin and writes JSON on stdout. Each step sees the workflow input's
+fields and the outputs of the steps it depends on, by step name. `after=None` means
+"after every step declared before me", so plain lists run in order; naming dependencies
+lets independent steps run in parallel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MAX_REASKS = 2
+
+
+@dataclass(frozen=True)
+class LLMStep:
+    name: str
+    prompt: str
+    actor: str = "default"
+    system: str | None = None
+    output: Any = None
+    temperature: float = 0.0
+    timeout: float = 120.0
+    max_reasks: int = DEFAULT_MAX_REASKS
+    max_tokens: int | None = None
+    seed: int | None = None
+    after: tuple[str, ...] | None = None
+
+    kind = "llm"
+
+    def settings(self) -> dict[str, Any]:
+        """What about this step changes its behaviour, for the workflow fingerprint."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "prompt": self.prompt,
+            "system": self.system,
+            "actor": self.actor,
+            "temperature": self.temperature,
+            "timeout": self.timeout,
+            "max_reasks": self.max_reasks,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "after": self.after,
+        }
+
+
+@dataclass(frozen=True)
+class ScriptStep:
+    """A deterministic step: `run(data)` / `run(data, ctx)` or `command` (JSON over stdio)."""
+
+    name: str
+    run: Callable[..., Any] | None = None
+    command: Sequence[str] | None = None
+    timeout: float = 30.0
+    output: Any = None
+    after: tuple[str, ...] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    kind = "script"
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "timeout": self.timeout,
+            "after": self.after,
+            "code": self.code_hash(),
+        }
+
+    def code_hash(self) -> str:
+        """Hash of the callable's source, or of the command and any script files it names."""
+        h = hashlib.sha256()
+        if self.run is not None:
+            try:
+                h.update(inspect.getsource(self.run).encode())
+            except (OSError, TypeError):
+                h.update(getattr(self.run, "__qualname__", repr(self.run)).encode())
+        for arg in self.command or ():
+            h.update(arg.encode())
+            path = Path(arg)
+            if path.suffix and path.is_file():
+                h.update(path.read_bytes())
+        return h.hexdigest()
+
+
+Step = LLMStep | ScriptStep

@@ -1,0 +1,253 @@
+"""Workflows: a named, versioned unit of work with contracts, steps and a fingerprint.
+
+Everything that can be checked without running is checked when the workflow is built:
+contracts compile, step names are unique and do not shadow input fields, dependencies
+point backwards, and every template placeholder resolves to an input field or to a
+property of an earlier step's output. A broken workflow never gets as far as a model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from turing._json import digest
+from turing.contracts import Contract, Schema, as_contract
+from turing.errors import WorkflowDefinitionError
+from turing.steps import LLMStep, ScriptStep, Step
+from turing.templates import Placeholder, PromptTemplate
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_ANY_OBJECT: Schema = {"type": "object"}
+
+
+@dataclass(frozen=True)
+class CompiledStep:
+    """A step with its dependencies resolved, templates parsed and target contract set."""
+
+    step: Step
+    deps: tuple[str, ...]
+    visible: frozenset[str]
+    contract: Contract | None
+    prompt: PromptTemplate | None = None
+    system: PromptTemplate | None = None
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+
+class Workflow:
+    """Declare once, run many times. See `turing.Executor` for running it."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        input: Any,
+        output: Any,
+        steps: Sequence[Step],
+        version: int = 1,
+        alias: int | None = None,
+        description: str = "",
+        tags: Sequence[str] = (),
+        subject_key: str | None = None,
+    ) -> None:
+        if not _NAME.match(name):
+            raise WorkflowDefinitionError(name, "name must be lower_snake_case")
+        if version < 1:
+            raise WorkflowDefinitionError(name, f"version must be >= 1, got {version}")
+        self.name = name
+        self.version = version
+        self.alias = alias
+        self.description = " ".join(description.split())
+        self.tags = tuple(tags)
+        try:
+            self.input = as_contract(input, name=f"{name}.input", version=version)
+            self.output = as_contract(output, name=f"{name}.output", version=version)
+        except (TypeError, ValueError) as exc:
+            raise WorkflowDefinitionError(name, str(exc)) from exc
+        if subject_key is not None and subject_key not in self.input.fields:
+            raise WorkflowDefinitionError(
+                name, f"subject_key {subject_key!r} is not an input field"
+            )
+        self.subject_key = subject_key
+        self.steps: tuple[CompiledStep, ...] = self._compile(list(steps))
+
+    # ----------------------------------------------------------------- loading checks
+    def _compile(self, steps: list[Step]) -> tuple[CompiledStep, ...]:
+        if not steps:
+            raise WorkflowDefinitionError(self.name, "a workflow needs at least one step")
+        compiled: dict[str, CompiledStep] = {}
+        for index, step in enumerate(steps):
+            self._check_step_shape(step, compiled)
+            deps = tuple(compiled) if step.after is None else tuple(step.after)
+            visible = set(deps)
+            for dep in deps:
+                visible |= compiled[dep].visible
+            last = index == len(steps) - 1
+            contract = self._step_contract(step, last)
+            cs = CompiledStep(step, deps, frozenset(visible), contract)
+            if isinstance(step, LLMStep):
+                prompt = self._template(step, "prompt", step.prompt, visible, compiled)
+                system = (
+                    self._template(step, "system", step.system, visible, compiled)
+                    if step.system
+                    else None
+                )
+                cs = CompiledStep(step, deps, frozenset(visible), contract, prompt, system)
+            compiled[step.name] = cs
+        return tuple(compiled.values())
+
+    def _check_step_shape(self, step: Step, earlier: Mapping[str, CompiledStep]) -> None:
+        if not _NAME.match(step.name):
+            raise WorkflowDefinitionError(
+                self.name, "step name must be lower_snake_case", step=step.name
+            )
+        if step.name in earlier:
+            raise WorkflowDefinitionError(self.name, "duplicate step name", step=step.name)
+        if step.name in self.input.fields:
+            raise WorkflowDefinitionError(
+                self.name, "step name shadows an input field of the same name", step=step.name
+            )
+        for dep in step.after or ():
+            if dep not in earlier:
+                raise WorkflowDefinitionError(
+                    self.name,
+                    f"depends on {dep!r}, which is not a step declared before it",
+                    step=step.name,
+                )
+        if isinstance(step, ScriptStep) and (step.run is None) == (not step.command):
+            raise WorkflowDefinitionError(
+                self.name, "a script step needs exactly one of run= or command=", step=step.name
+            )
+        if step.timeout <= 0:
+            raise WorkflowDefinitionError(self.name, "timeout must be positive", step=step.name)
+        if isinstance(step, LLMStep) and step.max_reasks < 0:
+            raise WorkflowDefinitionError(self.name, "max_reasks must be >= 0", step=step.name)
+
+    def _step_contract(self, step: Step, last: bool) -> Contract | None:
+        if step.output is not None:
+            try:
+                return as_contract(
+                    step.output, name=f"{self.name}.{step.name}", version=self.version
+                )
+            except (TypeError, ValueError) as exc:
+                raise WorkflowDefinitionError(self.name, str(exc), step=step.name) from exc
+        if last:
+            return self.output
+        if isinstance(step, LLMStep):
+            return Contract(_ANY_OBJECT, name=f"{self.name}.{step.name}", version=self.version)
+        return None
+
+    def _template(
+        self,
+        step: Step,
+        field: str,
+        source: str,
+        visible: set[str],
+        compiled: Mapping[str, CompiledStep],
+    ) -> PromptTemplate:
+        try:
+            template = PromptTemplate(source)
+        except ValueError as exc:
+            raise WorkflowDefinitionError(self.name, f"{field}: {exc}", step=step.name) from exc
+        for ph in template.placeholders:
+            problem = self._resolve(ph, visible, compiled)
+            if problem:
+                raise WorkflowDefinitionError(
+                    self.name, f"{field} placeholder {{{{ {ph} }}}}: {problem}", step=step.name
+                )
+        return template
+
+    def _resolve(
+        self, ph: Placeholder, visible: set[str], compiled: Mapping[str, CompiledStep]
+    ) -> str | None:
+        if ph.root in self.input.fields:
+            schema: Schema | None = self.input.fields[ph.root]
+        elif ph.root in visible:
+            contract = compiled[ph.root].contract
+            schema = contract.schema if contract else None
+        elif ph.root in compiled:
+            return f"step {ph.root!r} is not a dependency of this step"
+        else:
+            known = sorted(set(self.input.fields) | visible)
+            return f"unknown name {ph.root!r} (known: {', '.join(known) or 'none'})"
+        for depth, attr in enumerate(ph.attrs):
+            props = _properties(schema)
+            if props is None:
+                return None  # schema does not say; nothing more to check
+            if attr not in props:
+                where = ".".join((ph.root, *ph.attrs[:depth])) or ph.root
+                return f"{where} has no field {attr!r} (fields: {', '.join(sorted(props))})"
+            schema = props[attr]
+        return None
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def final_step(self) -> CompiledStep:
+        return self.steps[-1]
+
+    def fingerprint(self, actor_identities: Mapping[str, str] | None = None) -> str:
+        """Hash of contracts, templates, step and actor settings and script code."""
+        identities = actor_identities or {}
+        return digest(
+            {
+                "name": self.name,
+                "version": self.version,
+                "input": self.input.hash,
+                "output": self.output.hash,
+                "steps": [
+                    {
+                        **cs.step.settings(),
+                        "contract": cs.contract.hash if cs.contract else None,
+                        "actor_identity": identities.get(cs.step.actor)
+                        if isinstance(cs.step, LLMStep)
+                        else None,
+                    }
+                    for cs in self.steps
+                ],
+            }
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Summary used by `turing workflows show`, the registry and capabilities."""
+        return {
+            "name": self.name,
+            "alias": self.alias,
+            "version": self.version,
+            "description": self.description,
+            "tags": list(self.tags),
+            "subject_key": self.subject_key,
+            "input": self.input.schema,
+            "output": self.output.schema,
+            "fingerprint": self.fingerprint(),
+            "steps": [
+                {
+                    "name": cs.name,
+                    "kind": cs.step.kind,
+                    "after": list(cs.deps),
+                    **({"actor": cs.step.actor} if isinstance(cs.step, LLMStep) else {}),
+                    "timeout": cs.step.timeout,
+                }
+                for cs in self.steps
+            ],
+        }
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, v{self.version})"
+
+
+def _properties(schema: Schema | None) -> dict[str, Any] | None:
+    """Declared properties of an object schema (looking through `X | None`), or None."""
+    if not isinstance(schema, dict):
+        return None
+    for option in schema.get("anyOf") or schema.get("oneOf") or ():
+        if isinstance(option, dict) and option.get("type") != "null":
+            return _properties(option)
+    props = schema.get("properties")
+    if isinstance(props, dict) and schema.get("type", "object") == "object":
+        return props
+    return None
