@@ -130,7 +130,7 @@ def parse_json(text: str, repairs: list[Repair]) -> Any:
         pass
     else:
         repairs.append(
-            Repair("strip_prose", "$", truncate(candidate), truncate(candidate[start:end]))
+            Repair("strip_prose", "$", shorten(candidate), shorten(candidate[start:end]))
         )
         return value
     if start > 0:
