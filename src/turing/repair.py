@@ -143,7 +143,10 @@ def parse_json(text: str, repairs: list[Repair]) -> Any:
     return fixed
 
 
-_OPENER = re.compile(r"""[\[{]\s*(?=["{\[\]}\d-]|true|false|null)""")
+_OPENER = re.compile(
+    r"""[\[{]\s*(?=["'{\[\]}\d-]|true|false|null)"""  # a JSON value, or a single-quoted string
+    r"""|\{\s*[A-Za-z_$][\w$-]*\s*:"""  # an object with an unquoted key
+)
 
 
 def _json_start(text: str) -> int:
