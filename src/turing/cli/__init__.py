@@ -1,0 +1,27 @@
+"""The `turing` command line. `main()` turns Turing errors into one clear line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.markup import escape
+
+from turing.cli.app import app, state
+from turing.errors import TuringError
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: typer handles usage errors; Turing errors print one line unless --debug."""
+    from turing.cli import commands  # noqa: F401  (registers the commands)
+
+    try:
+        app(args=argv, prog_name="turing")
+    except TuringError as exc:
+        if state.debug:
+            raise
+        state.err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
