@@ -30,7 +30,9 @@ class State:
     config: Path | None = None
     debug: bool = False
     out: Console = field(default_factory=lambda: Console(soft_wrap=True))
-    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    err: Console = field(
+        default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False)
+    )
     _project: Project | None = None
 
     def project(self) -> Project:

@@ -191,11 +191,9 @@ def _print_result(result: RunResult) -> None:
         err.print(escape(f"  repaired [{rep.kind}] in step {step} at {rep.path}"), highlight=False)
     for error in result.errors:
         where = f" in step {error.step!r}" if error.step else ""
-        err.print(f"[red]error[/] ({error.kind}){where}: {error.message}", highlight=False)
+        err.print(f"[red]error[/] ({error.kind}){escape(where)}: {escape(error.message)}")
         for v in error.violations:
-            err.print(
-                f"  - {v.path}: {v.message} [rule: {v.rule}; value: {v.value}]", highlight=False
-            )
+            err.print(escape(f"  - {v.path}: {v.message} [rule: {v.rule}; value: {v.value}]"))
     if result.ok:
         _print_json(result.output)
 
