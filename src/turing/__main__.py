@@ -1,0 +1,5 @@
+"""`python -m turing` runs the CLI."""
+
+from turing.cli import main
+
+main()
