@@ -10,6 +10,7 @@ with string formats enforced; errors are built only when the fast `is_valid` pat
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
@@ -83,7 +84,7 @@ class Contract:
                 Violation(
                     path=json_path(err.instance_path),
                     rule=rule,
-                    message=shorten(err.message),
+                    message=_message(err),
                     value=truncate(err.instance),
                 )
             )
@@ -130,6 +131,15 @@ def json_path(parts: Any) -> str:
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
+
+
+def _message(err: Any) -> str:
+    """The validator's message with the value it echoes cut short, so the reason survives."""
+    message = str(err.message)
+    echoed = json.dumps(err.instance, ensure_ascii=False, separators=(",", ":"))
+    if len(echoed) > 80 and message.startswith(echoed):
+        message = shorten(echoed, 80) + message[len(echoed) :]
+    return shorten(message)
 
 
 def _inline_refs(schema: Schema) -> Schema:

@@ -59,7 +59,7 @@ def _jsonable(step: ScriptStep, value: Any) -> Any:
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
     try:
-        return json.loads(json.dumps(value))
+        return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise ScriptError(
             step.name, "bad_output", f"result is not JSON-serialisable: {exc}"
@@ -93,8 +93,13 @@ async def _run_subprocess(step: ScriptStep, data: dict[str, Any], ctx: ScriptCon
         raise ScriptError(step.name, "crash", f"exit code {proc.returncode}: {tail}")
     text = out.decode(errors="replace").strip()
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant)
     except ValueError:
         raise ScriptError(
             step.name, "bad_output", f"stdout is not JSON: {shorten(text or '(empty)', 120)!r}"
         ) from None
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; Python's parser accepts them unless told not to."""
+    raise ValueError(f"{name} is not valid JSON")
