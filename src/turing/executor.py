@@ -214,12 +214,8 @@ class _Run:
             began = time.perf_counter()
             try:
                 response = await asyncio.wait_for(actor.complete(request), step.timeout)
-            except (ActorError, TimeoutError) as exc:
-                message = (
-                    str(exc)
-                    if isinstance(exc, ActorError)
-                    else f"no answer after {step.timeout:g}s"
-                )
+            except Exception as exc:  # any provider failure ends the step, never the run
+                message = _actor_message(exc, step.timeout)
                 latency = time.perf_counter() - began
                 self.result.attempts.append(
                     Attempt(
@@ -271,6 +267,14 @@ class _Run:
                 violations=outcome.violations,
             )
         )
+
+
+def _actor_message(exc: Exception, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer after {timeout:g}s"
+    if isinstance(exc, ActorError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _dump(messages: list[Message]) -> tuple[dict[str, str], ...]:

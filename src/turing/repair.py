@@ -123,14 +123,11 @@ def parse_json(text: str, repairs: list[Repair]) -> Any:
     start = _json_start(candidate)
     if start < 0:
         raise _Unparsed("no JSON object or array found in the response")
-    decoder = json.JSONDecoder()
-    try:
-        value, end = decoder.raw_decode(candidate, start)
-    except ValueError:
-        pass
-    else:
+    best = _longest_json(candidate, start)
+    if best is not None:
+        value, begin, end = best
         repairs.append(
-            Repair("strip_prose", "$", shorten(candidate), shorten(candidate[start:end]))
+            Repair("strip_prose", "$", shorten(candidate), shorten(candidate[begin:end]))
         )
         return value
     if start > 0:
@@ -147,6 +144,30 @@ _OPENER = re.compile(
     r"""[\[{]\s*(?=["'{\[\]}\d-]|true|false|null)"""  # a JSON value, or a single-quoted string
     r"""|\{\s*[A-Za-z_$][\w$-]*\s*:"""  # an object with an unquoted key
 )
+
+
+def _longest_json(text: str, start: int) -> tuple[Any, int, int] | None:
+    """The longest complete JSON value among non-nested openers from `start` on.
+
+    `As noted in [1]: {...}` holds two values; the answer is the longer one. If the first
+    opener does not decode, it is taken to be broken JSON and left to json-repair.
+    """
+    decoder = json.JSONDecoder()
+    best: tuple[Any, int, int] | None = None
+    pos = start
+    while pos >= 0:
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except ValueError:
+            if best is None:
+                return None
+            match = _OPENER.search(text, pos + 1)
+        else:
+            if best is None or end - pos > best[2] - best[1]:
+                best = (value, pos, end)
+            match = _OPENER.search(text, end)
+        pos = match.start() if match else -1
+    return best
 
 
 def _json_start(text: str) -> int:

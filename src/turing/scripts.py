@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,7 @@ async def run_script(step: ScriptStep, data: dict[str, Any], ctx: ScriptContext)
         if inspect.iscoroutinefunction(fn):
             result = await asyncio.wait_for(fn(*args), step.timeout)
         else:
-            # A thread cannot be killed: on timeout the step fails and the thread is abandoned.
-            result = await asyncio.wait_for(asyncio.to_thread(fn, *args), step.timeout)
+            result = await asyncio.wait_for(_in_daemon_thread(fn, *args), step.timeout)
     except TimeoutError:
         raise ScriptError(step.name, "timeout", f"no result after {step.timeout:g}s") from None
     except ScriptError:
@@ -47,12 +47,43 @@ async def run_script(step: ScriptStep, data: dict[str, Any], ctx: ScriptContext)
     return _jsonable(step, result)
 
 
+def _in_daemon_thread(fn: Any, *args: Any) -> asyncio.Future[Any]:
+    """Run `fn` in a daemon thread: a thread cannot be killed, so on timeout the step fails
+    and the thread is abandoned without holding up the event loop's shutdown."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def target() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(settle, False, exc)
+        else:
+            loop.call_soon_threadsafe(settle, True, value)
+
+    threading.Thread(target=target, name="turing-script", daemon=True).start()
+    return future
+
+
 def _wants_context(fn: Any) -> bool:
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-    return len(params) >= 2
+    positional = [
+        p
+        for p in params.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2 or "ctx" in params
 
 
 def _jsonable(step: ScriptStep, value: Any) -> Any:

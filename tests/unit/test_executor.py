@@ -567,3 +567,23 @@ def test_result_as_dict_is_json_serialisable() -> None:
     assert [s["name"] for s in data["steps"]] == ["extract", "summarize"]
     assert [a.as_dict()["number"] for a in result.attempts] == [1, 2, 1]
     json.dumps([a.as_dict() for a in result.attempts])
+
+
+def test_any_exception_from_an_actor_fails_the_step_not_the_run() -> None:
+    from pydantic import BaseModel
+
+    from turing import Executor, FakeModel, LLMStep, Workflow
+
+    class Item(BaseModel):
+        item_id: int
+
+    wf = Workflow(
+        "boom", input=Item, output=Item, steps=[LLMStep("ask", actor="m", prompt="{{ item_id }}")]
+    )
+    result = Executor({"m": FakeModel([RuntimeError("socket closed")])}).run_sync(
+        wf, {"item_id": 1}
+    )
+    assert result.status == "failed"
+    assert result.errors[0].kind == "actor"
+    assert "RuntimeError: socket closed" in result.errors[0].message
+    assert len(result.attempts) == 1 and result.attempts[0].error

@@ -556,3 +556,10 @@ def test_long_before_values_are_shortened_in_records() -> None:
     assert record.kind == "strip_prose"
     assert len(record.before) == 200
     assert record.before.endswith("…")
+
+
+def test_citation_before_the_answer_is_not_taken_for_it() -> None:
+    repairs: list[Repair] = []
+    value = parse_json('As noted in [1]: {"posting_id": 7, "skills": []}', repairs)
+    assert value == {"posting_id": 7, "skills": []}
+    assert [r.kind for r in repairs] == ["strip_prose"]

@@ -233,3 +233,17 @@ def test_missing_executable_is_a_crash() -> None:
         run(step, {})
     assert info.value.kind == "crash"
     assert "cannot start '/nonexistent/turing-test-binary'" in str(info.value)
+
+
+def test_optional_second_parameter_does_not_receive_the_context() -> None:
+    import asyncio
+
+    from turing.scripts import ScriptContext, run_script
+    from turing.steps import ScriptStep
+
+    def fn(data: dict[str, object], extra: object = None) -> dict[str, object]:
+        return {"extra": extra is None}
+
+    step = ScriptStep("s", run=fn)
+    out = asyncio.run(run_script(step, {}, ScriptContext("wf", "s")))
+    assert out == {"extra": True}
