@@ -1,0 +1,272 @@
+"""Connections and transactions for both dialects behind one small interface.
+
+`Database.tx()` is a write transaction (SQLite: `BEGIN IMMEDIATE`, so claims and completions
+are serialised by the database, not by the process; PostgreSQL: a pooled connection in a
+transaction). `Tx` runs named queries (`q`, `one`, `x`) and user SQL written with `:name`
+parameters (`sql`), and offers savepoints so one failing sink does not undo its neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from turing.errors import ConfigError
+from turing.store.queries import queries, to_paramstyle
+
+Row = dict[str, Any]
+
+
+class Tx(Protocol):
+    dialect: str
+
+    def q(self, query: str, /, **params: Any) -> list[Row]: ...
+    def one(self, query: str, /, **params: Any) -> Row | None: ...
+    def x(self, query: str, /, **params: Any) -> int: ...
+    def sql(self, text: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
+    def script(self, text: str) -> None: ...
+    def savepoint(self) -> Any: ...
+
+
+class Database(Protocol):
+    dialect: str
+    url: str
+
+    def tx(self) -> Any: ...
+    def read(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+def connect(url: str, *, pool_size: int = 4) -> Database:
+    """Open a database from its URL: `sqlite:///path.db` or `postgresql://...[?schema=x]`."""
+    if url.startswith("sqlite://"):
+        return SQLiteDatabase(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url, pool_size=pool_size)
+    raise ConfigError(
+        f"unsupported database URL {url!r}: use sqlite:///file.db or postgresql://..."
+    )
+
+
+def split_statements(text: str) -> list[str]:
+    """Statements of a schema or migration file (no procedural bodies in these files)."""
+    body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+# --------------------------------------------------------------------------- SQLite
+class _SQLiteTx:
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._queries = queries("sqlite")
+        self._depth = 0
+
+    @staticmethod
+    def _params(params: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            k: json.dumps(v) if isinstance(v, list | tuple | dict) else v for k, v in params.items()
+        }
+
+    def _run(self, sql: str, params: Mapping[str, Any]) -> sqlite3.Cursor:
+        return self.conn.execute(sql, self._params(params))
+
+    def q(self, query: str, /, **params: Any) -> list[Row]:
+        cur = self._run(self._queries[query], params)
+        cols = [d[0] for d in cur.description or ()]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def one(self, query: str, /, **params: Any) -> Row | None:
+        rows = self.q(query, **params)
+        return rows[0] if rows else None
+
+    def x(self, query: str, /, **params: Any) -> int:
+        return self._run(self._queries[query], params).rowcount
+
+    def sql(self, text: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        cur = self._run(text, params or {})
+        if cur.description is None:
+            return []
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def script(self, text: str) -> None:
+        for statement in split_statements(text):
+            self.conn.execute(statement)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._depth += 1
+        name = f"sp{self._depth}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE {name}")
+        finally:
+            self._depth -= 1
+
+
+class SQLiteDatabase:
+    """One connection per process, WAL, a busy timeout; writers take the lock up front."""
+
+    dialect = "sqlite"
+
+    def __init__(self, url: str, busy_timeout_ms: int = 30_000) -> None:
+        self.url = url
+        path = url.removeprefix("sqlite://").removeprefix("/")
+        if not path:
+            raise ConfigError(f"database URL {url!r} names no file")
+        self.path = path if path == ":memory:" else str(Path(path))
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+        )
+        self._conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        if self.path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def tx(self) -> Iterator[_SQLiteTx]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteTx(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[_SQLiteTx]:
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield _SQLiteTx(self._conn)
+            finally:
+                self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+# ------------------------------------------------------------------------ PostgreSQL
+class _PgTx:
+    dialect = "postgres"
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._queries = queries("postgres")
+
+    def _run(self, sql: str, params: Mapping[str, Any]) -> Any:
+        return self.conn.execute(sql, dict(params) if params else None)
+
+    def q(self, query: str, /, **params: Any) -> list[Row]:
+        cur = self._run(self._queries[query], params)
+        return list(cur.fetchall()) if cur.description else []
+
+    def one(self, query: str, /, **params: Any) -> Row | None:
+        rows = self.q(query, **params)
+        return rows[0] if rows else None
+
+    def x(self, query: str, /, **params: Any) -> int:
+        return int(self._run(self._queries[query], params).rowcount)
+
+    def sql(self, text: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        converted = to_paramstyle("postgres", text) if params else text
+        cur = self._run(converted, _pg_params(params or {}))
+        return list(cur.fetchall()) if cur.description else []
+
+    def script(self, text: str) -> None:
+        for statement in split_statements(text):
+            self.conn.execute(statement)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+
+def _pg_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v) if isinstance(v, dict) else v for k, v in params.items()}
+
+
+class PostgresDatabase:
+    """A psycopg 3 connection pool; `?schema=NAME` in the URL sets (and creates) the schema."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+            from psycopg_pool import ConnectionPool
+        except ImportError as exc:
+            where = url.rsplit("@", 1)[-1]
+            raise ConfigError(
+                f"{where}: PostgreSQL needs the extra: pip install 'turing[postgres]'"
+            ) from exc
+        self.url = url
+        conninfo, schema = _split_schema(url)
+        self.schema = schema
+        if schema:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
+                raise ConfigError(f"schema name {schema!r} must be lower_snake_case")
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            except psycopg.Error as exc:
+                raise ConfigError(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
+        kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
+        if schema:
+            kwargs["options"] = f"-c search_path={schema}"
+        self._pool = ConnectionPool(
+            conninfo, min_size=1, max_size=pool_size, kwargs=kwargs, open=False, timeout=30
+        )
+        try:
+            self._pool.open(wait=True, timeout=15)
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot connect to PostgreSQL at {_redact(conninfo)}: {exc}"
+            ) from exc
+
+    @contextmanager
+    def tx(self) -> Iterator[_PgTx]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    read = tx
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _split_schema(url: str) -> tuple[str, str | None]:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    schema = query.pop("schema", [None])[0]
+    rest = urlencode({k: v[0] for k, v in query.items()})
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def _redact(conninfo: str) -> str:
+    parts = urlsplit(conninfo)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return conninfo

@@ -1,0 +1,158 @@
+-- Named queries for SQLite. Same names as postgres/queries.sql (a test checks it).
+-- Parameters are written :name; list parameters arrive as JSON text (json_each).
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS turing_migrations (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  REAL NOT NULL
+);
+
+-- name: applied_migrations
+SELECT version FROM turing_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO turing_migrations (version, name, applied_at) VALUES (:version, :name, :now);
+
+-- name: lock_migrations
+SELECT 1;
+
+-- name: get_workflow
+SELECT name, alias, description, version, fingerprint, definition, updated_at
+FROM turing_workflows WHERE name = :name;
+
+-- name: list_registry
+SELECT name, alias, description, version, fingerprint, definition, updated_at
+FROM turing_workflows ORDER BY name;
+
+-- name: upsert_workflow
+INSERT INTO turing_workflows (name, alias, description, version, fingerprint, definition, updated_at)
+VALUES (:name, :alias, :description, :version, :fingerprint, :definition, :now)
+ON CONFLICT (name) DO UPDATE SET
+    alias = excluded.alias, description = excluded.description, version = excluded.version,
+    fingerprint = excluded.fingerprint, definition = excluded.definition,
+    updated_at = excluded.updated_at;
+
+-- name: latest_contract
+SELECT revision, version, hash, schema, created_at FROM turing_contracts
+WHERE workflow = :workflow AND role = :role ORDER BY revision DESC LIMIT 1;
+
+-- name: list_contracts
+SELECT workflow, role, revision, version, hash, created_at FROM turing_contracts
+ORDER BY workflow, role, revision;
+
+-- name: insert_contract
+INSERT INTO turing_contracts (workflow, role, revision, version, hash, schema, created_at)
+VALUES (:workflow, :role, :revision, :version, :hash, :schema, :now);
+
+-- name: enqueue_task
+INSERT INTO turing_tasks (workflow, version, subject, input, priority, created_at, updated_at)
+SELECT :workflow, :version, :subject, :input, :priority, :now, :now
+WHERE NOT EXISTS (
+    SELECT 1 FROM turing_tasks t WHERE t.workflow = :workflow AND t.subject = :subject
+)
+ON CONFLICT DO NOTHING;
+
+-- name: enqueue_task_reprocess
+INSERT INTO turing_tasks (workflow, version, subject, input, priority, created_at, updated_at)
+VALUES (:workflow, :version, :subject, :input, :priority, :now, :now)
+ON CONFLICT DO NOTHING;
+
+-- name: reclaim_expired
+UPDATE turing_tasks
+SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
+    last_error = 'lease expired (worker ' || COALESCE(lease_owner, '?') || ' stopped answering)'
+WHERE status = 'running' AND lease_expires_at < :now;
+
+-- name: claim_tasks
+UPDATE turing_tasks
+SET status = 'running', lease_owner = :owner, lease_expires_at = :lease_until,
+    attempts = attempts + 1, updated_at = :now
+WHERE id IN (
+    SELECT id FROM turing_tasks
+    WHERE status = 'pending' AND (not_before IS NULL OR not_before <= :now)
+      AND (:any_workflow = 1 OR workflow IN (SELECT value FROM json_each(:workflows)))
+    ORDER BY priority DESC, id
+    LIMIT :limit
+)
+RETURNING id, workflow, version, subject, input, attempts, priority;
+
+-- name: complete_task
+UPDATE turing_tasks
+SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL,
+    finished_at = :now, updated_at = :now
+WHERE id = :id AND status = 'running' AND lease_owner = :owner;
+
+-- name: fail_task
+UPDATE turing_tasks
+SET status = 'failed', lease_owner = NULL, lease_expires_at = NULL, last_error = :error,
+    finished_at = :now, updated_at = :now
+WHERE id = :id AND status = 'running' AND lease_owner = :owner;
+
+-- name: release_task
+UPDATE turing_tasks
+SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
+    attempts = attempts - 1
+WHERE id = :id AND status = 'running' AND lease_owner = :owner;
+
+-- name: retry_task
+UPDATE turing_tasks
+SET status = 'pending', not_before = NULL, finished_at = NULL, updated_at = :now
+WHERE id = :id AND status = 'failed';
+
+-- name: retry_failed
+UPDATE turing_tasks
+SET status = 'pending', not_before = NULL, finished_at = NULL, updated_at = :now
+WHERE status = 'failed'
+  AND (:any_workflow = 1 OR workflow IN (SELECT value FROM json_each(:workflows)));
+
+-- name: get_task
+SELECT id, workflow, version, subject, input, status, priority, attempts, not_before,
+       lease_owner, lease_expires_at, last_error, created_at, updated_at, finished_at
+FROM turing_tasks WHERE id = :id;
+
+-- name: queue_counts
+SELECT workflow, status, COUNT(*) AS n FROM turing_tasks GROUP BY workflow, status
+ORDER BY workflow, status;
+
+-- name: insert_run
+INSERT INTO turing_runs (task_id, workflow, version, fingerprint, subject, status, error_kind,
+    error, input, output, worker, started_at, finished_at, duration_ms, calls, reasks, repairs,
+    input_tokens, output_tokens)
+VALUES (:task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind, :error,
+    :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks, :repairs,
+    :input_tokens, :output_tokens)
+RETURNING id;
+
+-- name: insert_call
+INSERT INTO turing_calls (run_id, step, number, actor, messages, raw, input_tokens,
+    output_tokens, latency_ms, violations, error)
+VALUES (:run_id, :step, :number, :actor, :messages, :raw, :input_tokens, :output_tokens,
+    :latency_ms, :violations, :error);
+
+-- name: insert_repair
+INSERT INTO turing_repairs (run_id, step, kind, path, before, after)
+VALUES (:run_id, :step, :kind, :path, :before, :after);
+
+-- name: list_runs
+SELECT id, task_id, workflow, version, subject, status, error_kind, error, started_at,
+       duration_ms, calls, reasks, repairs, input_tokens, output_tokens, fingerprint
+FROM turing_runs
+WHERE (:any_workflow = 1 OR workflow IN (SELECT value FROM json_each(:workflows)))
+  AND (:failed_only = 0 OR status = 'failed')
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: get_run
+SELECT id, task_id, workflow, version, fingerprint, subject, status, error_kind, error, input,
+       output, worker, started_at, finished_at, duration_ms, calls, reasks, repairs,
+       input_tokens, output_tokens
+FROM turing_runs WHERE id = :id;
+
+-- name: run_calls
+SELECT step, number, actor, messages, raw, input_tokens, output_tokens, latency_ms,
+       violations, error
+FROM turing_calls WHERE run_id = :run_id ORDER BY id;
+
+-- name: run_repairs
+SELECT step, kind, path, before, after FROM turing_repairs WHERE run_id = :run_id ORDER BY id;

@@ -1,0 +1,374 @@
+"""Turing's own tables: registry sync, the task queue, and run history.
+
+Every queue transition is guarded by status and lease owner (`WHERE status = 'running' AND
+lease_owner = :owner`), so a worker that lost its lease can never overwrite a result, and
+a sink runs inside the same transaction as the completion it belongs to.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from turing._json import canonical
+from turing.result import RunResult
+from turing.store.db import Database, Row, Tx, connect
+from turing.store.migrations import migrate
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: int
+    workflow: str
+    version: int
+    subject: str
+    input: dict[str, Any]
+    attempts: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class SyncChange:
+    workflow: str
+    action: str  # "created", "updated", "unchanged"
+    contracts: tuple[str, ...]  # roles that got a new revision
+    version: int
+
+
+def _filter(workflows: Sequence[str] | None) -> dict[str, Any]:
+    return {"any_workflow": not workflows, "workflows": list(workflows or [])}
+
+
+class Store:
+    def __init__(self, db: Database, *, auto_migrate: bool = True) -> None:
+        self.db = db
+        if auto_migrate:
+            migrate(db)
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ registry
+    def sync_workflow(self, description: Mapping[str, Any], fingerprint: str) -> SyncChange:
+        """Write a workflow; a contract gets a new revision only when its hash changed."""
+        name = str(description["name"])
+        now = time.time()
+        new_roles = []
+        with self.db.tx() as tx:
+            old = tx.one("get_workflow", name=name)
+            for role in ("input", "output"):
+                schema = description[role]
+                digest = description[f"{role}_hash"]
+                latest = tx.one("latest_contract", workflow=name, role=role)
+                if latest is None or latest["hash"] != digest:
+                    revision = (latest["revision"] + 1) if latest else 1
+                    tx.x(
+                        "insert_contract",
+                        workflow=name,
+                        role=role,
+                        revision=revision,
+                        version=description["version"],
+                        hash=digest,
+                        schema=canonical(schema),
+                        now=now,
+                    )
+                    new_roles.append(role)
+            if old is not None and old["fingerprint"] == fingerprint and not new_roles:
+                return SyncChange(name, "unchanged", (), int(old["version"]))
+            tx.x(
+                "upsert_workflow",
+                name=name,
+                alias=description.get("alias"),
+                description=description.get("description", ""),
+                version=description["version"],
+                fingerprint=fingerprint,
+                definition=canonical(description),
+                now=now,
+            )
+        return SyncChange(
+            name,
+            "created" if old is None else "updated",
+            tuple(new_roles),
+            int(description["version"]),
+        )
+
+    def registry(self) -> list[Row]:
+        with self.db.read() as tx:
+            rows: list[Row] = tx.q("list_registry")
+        return rows
+
+    def contracts(self) -> list[Row]:
+        with self.db.read() as tx:
+            rows: list[Row] = tx.q("list_contracts")
+        return rows
+
+    # --------------------------------------------------------------------- queue
+    def enqueue(
+        self,
+        workflow: str,
+        version: int,
+        items: Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        priority: int = 0,
+        reprocess: bool = False,
+        batch: int = 1000,
+    ) -> int:
+        """Add tasks for subjects that have none yet (idempotent); return how many were new."""
+        query = "enqueue_task_reprocess" if reprocess else "enqueue_task"
+        added = 0
+        chunk: list[tuple[str, Mapping[str, Any]]] = []
+
+        def flush() -> None:
+            nonlocal added
+            now = time.time()
+            with self.db.tx() as tx:
+                for subject, data in chunk:
+                    added += tx.x(
+                        query,
+                        workflow=workflow,
+                        version=version,
+                        subject=subject,
+                        input=json.dumps(data, default=str),
+                        priority=priority,
+                        now=now,
+                    )
+            chunk.clear()
+
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= batch:
+                flush()
+        if chunk:
+            flush()
+        return added
+
+    def claim(
+        self,
+        owner: str,
+        limit: int,
+        *,
+        workflows: Sequence[str] | None = None,
+        lease_s: float = 600,
+    ) -> list[TaskRow]:
+        """Atomically take up to `limit` pending tasks (expired leases are reclaimed first)."""
+        now = time.time()
+        with self.db.tx() as tx:
+            tx.x("reclaim_expired", now=now)
+            rows = tx.q(
+                "claim_tasks",
+                owner=owner,
+                lease_until=now + lease_s,
+                now=now,
+                limit=limit,
+                **_filter(workflows),
+            )
+        rows.sort(key=lambda r: (-r["priority"], r["id"]))
+        return [
+            TaskRow(
+                r["id"],
+                r["workflow"],
+                r["version"],
+                r["subject"],
+                json.loads(r["input"]),
+                r["attempts"],
+                r["priority"],
+            )
+            for r in rows
+        ]
+
+    def complete(
+        self,
+        task: TaskRow,
+        owner: str,
+        result: RunResult,
+        *,
+        sink: Callable[[Tx], None] | None = None,
+        worker: str,
+    ) -> str:
+        """Finish a claimed task in one transaction: guard, sink, history.
+
+        Returns "succeeded", "failed" (run failed, or the sink raised: its writes are rolled
+        back and the task fails with the reason), or "lost" (the lease was gone: the result
+        is discarded and recorded, never written).
+        """
+        sink_error: str | None = None
+        if result.ok:
+            try:
+                with self.db.tx() as tx:
+                    if tx.x("complete_task", id=task.id, owner=owner, now=time.time()) != 1:
+                        raise _LeaseLost
+                    if sink is not None:
+                        sink(tx)
+                    self._record(tx, task, result, worker)
+                return "succeeded"
+            except _LeaseLost:
+                self.record_lost(task, result, worker)
+                return "lost"
+            except Exception as exc:  # the sink raised: nothing of it stays
+                sink_error = f"sink failed: {type(exc).__name__}: {exc}"
+        error = sink_error or "; ".join(f"{e.kind}: {e.message}" for e in result.errors)
+        kind = "sink" if sink_error else (result.errors[0].kind if result.errors else "unknown")
+        with self.db.tx() as tx:
+            if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=time.time()) != 1:
+                lost = True
+            else:
+                lost = False
+                self._record(tx, task, result, worker, status="failed", error=(kind, error))
+        if lost:
+            self.record_lost(task, result, worker)
+            return "lost"
+        return "failed"
+
+    def record_lost(self, task: TaskRow, result: RunResult, worker: str) -> None:
+        with self.db.tx() as tx:
+            self._record(
+                tx,
+                task,
+                result,
+                worker,
+                status="discarded",
+                error=("lease_lost", "lease lost: result discarded"),
+            )
+
+    def release(self, task: TaskRow, owner: str) -> bool:
+        with self.db.tx() as tx:
+            n: int = tx.x("release_task", id=task.id, owner=owner, now=time.time())
+        return n == 1
+
+    def retry(self, task_id: int) -> bool:
+        with self.db.tx() as tx:
+            n: int = tx.x("retry_task", id=task_id, now=time.time())
+        return n == 1
+
+    def retry_failed(self, workflows: Sequence[str] | None = None) -> int:
+        with self.db.tx() as tx:
+            n: int = tx.x("retry_failed", now=time.time(), **_filter(workflows))
+        return n
+
+    def task(self, task_id: int) -> Row | None:
+        with self.db.read() as tx:
+            row: Row | None = tx.one("get_task", id=task_id)
+        return row
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        with self.db.read() as tx:
+            rows = tx.q("queue_counts")
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(r["workflow"], {})[r["status"]] = int(r["n"])
+        return out
+
+    # ------------------------------------------------------------------- history
+    def record_run(
+        self,
+        result: RunResult,
+        worker: str,
+        *,
+        data: Mapping[str, Any],
+        subject: str | None = None,
+    ) -> int:
+        """History of a run that had no task (`turing exec`, chains)."""
+        with self.db.tx() as tx:
+            return self._record(tx, None, result, worker, subject=subject, data=data)
+
+    def _record(
+        self,
+        tx: Tx,
+        task: TaskRow | None,
+        result: RunResult,
+        worker: str,
+        *,
+        status: str | None = None,
+        error: tuple[str, str] | None = None,
+        subject: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        finished = time.time()
+        if error is None and result.errors:
+            first = result.errors[0]
+            error = (first.kind, "; ".join(e.message for e in result.errors))
+        usage = result.usage
+        row = tx.one(
+            "insert_run",
+            task_id=task.id if task else None,
+            workflow=result.workflow,
+            version=result.version,
+            fingerprint=result.fingerprint,
+            subject=task.subject if task else subject,
+            status=status or result.status,
+            error_kind=error[0] if error else None,
+            error=error[1][:4000] if error else None,
+            input=json.dumps(task.input if task else data, default=str),
+            output=json.dumps(result.output, default=str) if result.output is not None else None,
+            worker=worker,
+            started_at=finished - result.duration_s,
+            finished_at=finished,
+            duration_ms=result.duration_s * 1000,
+            calls=len(result.attempts),
+            reasks=result.reasks,
+            repairs=len(result.repairs),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+        assert row is not None
+        run_id = int(row["id"])
+        for a in result.attempts:
+            tx.x(
+                "insert_call",
+                run_id=run_id,
+                step=a.step,
+                number=a.number,
+                actor=a.actor,
+                messages=json.dumps(list(a.messages)),
+                raw=a.raw,
+                input_tokens=a.usage.input_tokens,
+                output_tokens=a.usage.output_tokens,
+                latency_ms=a.latency_s * 1000,
+                violations=json.dumps([v.__dict__ for v in a.violations]),
+                error=a.error,
+            )
+        for step, r in result.repairs:
+            tx.x(
+                "insert_repair",
+                run_id=run_id,
+                step=step,
+                kind=r.kind,
+                path=r.path,
+                before=r.before,
+                after=r.after,
+            )
+        return run_id
+
+    def runs(
+        self, *, workflows: Sequence[str] | None = None, failed_only: bool = False, limit: int = 50
+    ) -> list[Row]:
+        with self.db.read() as tx:
+            rows: list[Row] = tx.q(
+                "list_runs", failed_only=failed_only, limit=limit, **_filter(workflows)
+            )
+        return rows
+
+    def run(self, run_id: int) -> Row | None:
+        with self.db.read() as tx:
+            row = tx.one("get_run", id=run_id)
+            if row is None:
+                return None
+            row = dict(row)
+            row["calls_detail"] = tx.q("run_calls", run_id=run_id)
+            row["repairs_detail"] = tx.q("run_repairs", run_id=run_id)
+        return row
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+def open_store(url: str, *, pool_size: int = 4) -> Store:
+    return Store(connect(url, pool_size=pool_size))
