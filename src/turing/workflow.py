@@ -16,6 +16,7 @@ from typing import Any
 from turing._json import digest
 from turing.contracts import Contract, Schema, as_contract
 from turing.errors import WorkflowDefinitionError
+from turing.sources import Sink, Source
 from turing.steps import LLMStep, ScriptStep, Step
 from turing.templates import Placeholder, PromptTemplate
 
@@ -54,6 +55,9 @@ class Workflow:
         description: str = "",
         tags: Sequence[str] = (),
         subject_key: str | None = None,
+        source: Source | None = None,
+        sink: Sink | None = None,
+        priority: int = 0,
     ) -> None:
         if not _NAME.match(name):
             raise WorkflowDefinitionError(name, "name must be lower_snake_case")
@@ -74,6 +78,11 @@ class Workflow:
                 name, f"subject_key {subject_key!r} is not an input field"
             )
         self.subject_key = subject_key
+        if source is not None and (source.key or subject_key) is None:
+            raise WorkflowDefinitionError(name, "a workflow with a source needs a subject_key")
+        self.source = source
+        self.sink = sink
+        self.priority = priority
         self.steps: tuple[CompiledStep, ...] = self._compile(list(steps))
 
     # ----------------------------------------------------------------- loading checks
@@ -221,7 +230,12 @@ class Workflow:
             "description": self.description,
             "tags": list(self.tags),
             "subject_key": self.subject_key,
+            "priority": self.priority,
+            "source": _describe_source(self.source),
+            "sink": _describe_sink(self.sink),
             "input": self.input.schema,
+            "input_hash": self.input.hash,
+            "output_hash": self.output.hash,
             "output": self.output.schema,
             "fingerprint": self.fingerprint(),
             "steps": [
@@ -238,6 +252,22 @@ class Workflow:
 
     def __repr__(self) -> str:
         return f"Workflow({self.name!r}, v{self.version})"
+
+
+def _describe_source(source: Source | None) -> Any:
+    if source is None:
+        return None
+    if source.fn is not None:
+        return {"callable": getattr(source.fn, "__qualname__", repr(source.fn))}
+    return {"sql": source.sql, "key": source.key}
+
+
+def _describe_sink(sink: Sink | None) -> Any:
+    if sink is None:
+        return None
+    if sink.fn is not None:
+        return {"callable": getattr(sink.fn, "__qualname__", repr(sink.fn))}
+    return {"statements": [{"sql": s.sql, "for_each": s.for_each} for s in sink.statements]}
 
 
 def _properties(schema: Schema | None) -> dict[str, Any] | None:

@@ -1,0 +1,502 @@
+"""The orchestrator: discover pending work, process it, chain workflows, keep the registry.
+
+    orch = Orchestrator.from_config()          # turing.toml -> project, store, executor
+    orch.discover_pending_tasks()              # per workflow: pending count, samples, time
+    orch.process_pending_tasks(max_tasks=10)   # discover, claim, execute, sink, report
+    orch.chain_workflows([("job_skills", posting), ("match_candidates", {"k": 5})])
+
+Processing keeps up to `concurrency` tasks in flight; each finished task is completed in
+its own transaction, guarded by status and lease owner, with the sink inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from turing._json import canonical
+from turing.compat import problems as compat_problems
+from turing.contracts import Contract
+from turing.errors import TuringError
+from turing.executor import Executor
+from turing.project import Project
+from turing.registry import Registry
+from turing.result import RunResult
+from turing.sources import input_of, subject_of
+from turing.store.store import Store, SyncChange, TaskRow, open_store
+from turing.workflow import Workflow
+
+
+@dataclass
+class Discovery:
+    workflow: str
+    count: int = 0
+    enqueued: int = 0
+    sample_keys: list[str] = field(default_factory=list)
+    priority: int = 0
+    query_ms: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "count": self.count,
+            "enqueued": self.enqueued,
+            "sample_keys": self.sample_keys,
+            "priority": self.priority,
+            "query_ms": round(self.query_ms, 3),
+            "error": self.error,
+        }
+
+
+@dataclass
+class WorkflowTally:
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    repaired: int = 0
+    lost: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class Report:
+    """What one `process_pending_tasks` call did."""
+
+    dry_run: bool = False
+    discovered: list[Discovery] = field(default_factory=list)
+    per_workflow: dict[str, WorkflowTally] = field(default_factory=dict)
+    failures: Counter[str] = field(default_factory=Counter)
+    repairs: Counter[str] = field(default_factory=Counter)
+    duration_s: float = 0.0
+    stopped: str | None = None
+
+    def _total(self, attr: str) -> int:
+        return sum(getattr(t, attr) for t in self.per_workflow.values())
+
+    @property
+    def processed(self) -> int:
+        return self._total("processed")
+
+    @property
+    def succeeded(self) -> int:
+        return self._total("succeeded")
+
+    @property
+    def failed(self) -> int:
+        return self._total("failed")
+
+    @property
+    def repaired(self) -> int:
+        return self._total("repaired")
+
+    def add(self, result: RunResult, outcome: str) -> None:
+        tally = self.per_workflow.setdefault(result.workflow, WorkflowTally())
+        tally.processed += 1
+        usage = result.usage
+        tally.input_tokens += usage.input_tokens
+        tally.output_tokens += usage.output_tokens
+        if result.repairs:
+            tally.repaired += 1
+            self.repairs.update(r.kind for _, r in result.repairs)
+        if outcome == "succeeded":
+            tally.succeeded += 1
+        elif outcome == "lost":
+            tally.lost += 1
+        else:
+            tally.failed += 1
+            self.failures[outcome if outcome != "failed" else _reason(result)] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "processed": self.processed,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "repaired": self.repaired,
+            "failures_by_reason": dict(self.failures),
+            "repairs_by_kind": dict(self.repairs),
+            "per_workflow": {k: vars(v) for k, v in sorted(self.per_workflow.items())},
+            "discovered": [d.as_dict() for d in self.discovered],
+            "duration_s": round(self.duration_s, 3),
+            "stopped": self.stopped,
+        }
+
+
+def _reason(result: RunResult) -> str:
+    return result.errors[0].kind if result.errors else "unknown"
+
+
+@dataclass
+class ChainReport:
+    results: list[RunResult] = field(default_factory=list)
+    status: str = "succeeded"
+    stopped_at: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def output(self) -> Any:
+        return self.results[-1].output if self.results and self.ok else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "stopped_at": self.stopped_at,
+            "output": self.output,
+            "steps": [r.as_dict() for r in self.results],
+        }
+
+
+class ChainError(TuringError):
+    """The chain does not type-check; nothing ran."""
+
+    exit_code = 2
+
+
+OnResult = Callable[[TaskRow | None, RunResult, str], None]
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        registry: Registry,
+        executor: Executor,
+        store: Store | None,
+        *,
+        worker_id: str | None = None,
+        concurrency: int = 8,
+        lease_s: float = 600.0,
+    ) -> None:
+        self.registry = registry
+        self.executor = executor
+        self._store = store
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.concurrency = max(1, concurrency)
+        self.lease_s = lease_s
+
+    @classmethod
+    def from_project(cls, project: Project, **kwargs: Any) -> Orchestrator:
+        store = open_store(project.config.database_url())
+        return cls(project.registry, project.executor(), store, **kwargs)
+
+    @classmethod
+    def from_config(cls, path: Path | str | None = None, **kwargs: Any) -> Orchestrator:
+        return cls.from_project(Project.load(path), **kwargs)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise TuringError("this orchestrator has no database (store) configured")
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def find_workflow(self, text: str) -> Workflow | None:
+        """The best match for a request (alias, name or free text), or None."""
+        try:
+            return self.registry.get(text)
+        except TuringError:
+            matches = self.registry.find(text, 1)
+            return matches[0].workflow if matches else None
+
+    def _selected(self, workflows: Sequence[str] | None) -> list[Workflow]:
+        chosen = [self.registry.get(w) for w in workflows] if workflows else list(self.registry)
+        return chosen
+
+    # ------------------------------------------------------------------ discovery
+    def discover_pending_tasks(
+        self,
+        workflows: Sequence[str] | None = None,
+        *,
+        enqueue: bool = True,
+        reprocess: bool = False,
+        samples: int = 5,
+    ) -> list[Discovery]:
+        """Per workflow with a source: how many items are pending; enqueue them (idempotent)."""
+        found = []
+        for wf in self._selected(workflows):
+            if wf.source is None:
+                continue
+            d = Discovery(wf.name, priority=wf.source.priority or wf.priority)
+            started = time.perf_counter()
+            key = wf.source.key or wf.subject_key
+            assert key is not None
+            try:
+                with self.store.db.read() as tx:
+                    d.count = wf.source.count(tx)
+                    rows = wf.source.rows(tx, None if enqueue else samples)
+                d.sample_keys = [subject_of(r, key) for r in rows[:samples]]
+                d.query_ms = (time.perf_counter() - started) * 1000
+                if enqueue and rows:
+                    fields = list(wf.input.fields)
+                    items = ((subject_of(r, key), input_of(r, fields)) for r in rows)
+                    d.enqueued = self.store.enqueue(
+                        wf.name, wf.version, items, priority=d.priority, reprocess=reprocess
+                    )
+            except Exception as exc:
+                d.error = f"source of {wf.name!r} failed: {type(exc).__name__}: {exc}"
+                d.query_ms = (time.perf_counter() - started) * 1000
+            found.append(d)
+        return found
+
+    # ----------------------------------------------------------------- processing
+    def process_pending_tasks(
+        self,
+        max_tasks: int | None = None,
+        dry_run: bool = False,
+        workflows: Sequence[str] | None = None,
+        *,
+        discover: bool = True,
+        on_result: OnResult | None = None,
+        on_discovered: Callable[[list[Discovery]], None] | None = None,
+    ) -> Report:
+        """Discover, claim, execute, complete; return a report. Dry run changes nothing."""
+        return asyncio.run(
+            self.aprocess(
+                max_tasks,
+                dry_run,
+                workflows,
+                discover=discover,
+                on_result=on_result,
+                on_discovered=on_discovered,
+            )
+        )
+
+    async def aprocess(
+        self,
+        max_tasks: int | None = None,
+        dry_run: bool = False,
+        workflows: Sequence[str] | None = None,
+        *,
+        discover: bool = True,
+        on_result: OnResult | None = None,
+        on_discovered: Callable[[list[Discovery]], None] | None = None,
+    ) -> Report:
+        started = time.perf_counter()
+        report = Report(dry_run=dry_run)
+        selected = self._selected(workflows)
+        if discover or dry_run:
+            report.discovered = self.discover_pending_tasks(
+                [w.name for w in selected], enqueue=not dry_run
+            )
+        if on_discovered is not None:
+            on_discovered(report.discovered)
+        if dry_run:
+            await self._dry_run(selected, max_tasks, report, on_result)
+        else:
+            await self._drain(selected, max_tasks, report, on_result)
+        report.duration_s = time.perf_counter() - started
+        return report
+
+    async def _drain(
+        self,
+        selected: list[Workflow],
+        max_tasks: int | None,
+        report: Report,
+        on_result: OnResult | None,
+    ) -> None:
+        names = [w.name for w in selected]
+        remaining = max_tasks if max_tasks is not None else -1
+        inflight: set[asyncio.Task[None]] = set()
+        while True:
+            room = self.concurrency - len(inflight)
+            if remaining >= 0:
+                room = min(room, remaining)
+            claimed = (
+                self.store.claim(self.worker_id, room, workflows=names, lease_s=self.lease_s)
+                if room > 0
+                else []
+            )
+            remaining = remaining - len(claimed) if remaining >= 0 else remaining
+            for task in claimed:
+                inflight.add(asyncio.create_task(self._one(task, report, on_result)))
+            if not inflight:
+                break
+            done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+
+    async def _one(self, task: TaskRow, report: Report, on_result: OnResult | None) -> None:
+        wf = self.registry.get(task.workflow)
+        result = await self.executor.run(wf, task.input)
+        sink = wf.sink
+        output = result.output
+
+        def write(tx: Any) -> None:
+            if sink is not None and isinstance(output, dict):
+                sink.write(
+                    tx, output, {"subject": task.subject, "id": task.id, "input": task.input}
+                )
+
+        outcome = self.store.complete(
+            task, self.worker_id, result, sink=write, worker=self.worker_id
+        )
+        report.add(result, outcome)
+        if on_result is not None:
+            on_result(task, result, outcome)
+
+    async def _dry_run(
+        self,
+        selected: list[Workflow],
+        max_tasks: int | None,
+        report: Report,
+        on_result: OnResult | None,
+    ) -> None:
+        """Run everything on the source rows; sinks run in a transaction that is rolled back."""
+        budget = max_tasks if max_tasks is not None else None
+        jobs: list[tuple[Workflow, str, dict[str, Any]]] = []
+        for wf in selected:
+            if wf.source is None:
+                continue
+            key = wf.source.key or wf.subject_key
+            assert key is not None
+            with self.store.db.read() as tx:
+                rows = wf.source.rows(tx, budget)
+            fields = list(wf.input.fields)
+            for r in rows:
+                jobs.append((wf, subject_of(r, key), input_of(r, fields)))
+            if budget is not None:
+                budget -= len(rows)
+                if budget <= 0:
+                    break
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(wf: Workflow, subject: str, data: dict[str, Any]) -> None:
+            async with sem:
+                result = await self.executor.run(wf, data, dry_run=True)
+            outcome: str = result.status
+            if result.ok and wf.sink is not None:
+                outcome = self._try_sink(wf, result, subject, data)
+            report.add(result, outcome)
+            if on_result is not None:
+                on_result(None, result, outcome)
+
+        await asyncio.gather(*(one(*job) for job in jobs))
+
+    def _try_sink(self, wf: Workflow, result: RunResult, subject: str, data: dict[str, Any]) -> str:
+        assert wf.sink is not None
+        try:
+            with self.store.db.tx() as tx:
+                wf.sink.write(tx, result.output, {"subject": subject, "id": None, "input": data})
+                raise _Rollback
+        except _Rollback:
+            return "succeeded"
+        except Exception:
+            return "sink"
+
+    # ------------------------------------------------------------ direct execution
+    def execute_workflow(
+        self, name: str, inputs: Mapping[str, Any], *, dry_run: bool = False, record: bool = True
+    ) -> RunResult:
+        wf = self.registry.get(name)
+        result = self.executor.run_sync(wf, inputs, dry_run=dry_run)
+        if record and not dry_run and self._store is not None:
+            self._store.record_run(result, self.worker_id, data=inputs)
+        return result
+
+    def check_chain(self, steps: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+        """Type-check a chain against the contracts; an empty list means it can run."""
+        out: list[str] = []
+        previous: Workflow | None = None
+        for index, (name, given) in enumerate(steps):
+            wf = self.registry.get(name)
+            where = f"step {index + 1} ({wf.name})"
+            fields = wf.input.fields
+            for key, value in given.items():
+                if key in fields:
+                    for v in Contract(fields[key]).violations(value):
+                        out.append(f"{where}: input {key}{v.path[1:]}: {v.message}")
+            produced_props: dict[str, Any] = dict(previous.output.fields) if previous else {}
+            for req in wf.input.required:
+                if req not in given and req not in produced_props:
+                    src = f"{previous.name} does not produce it" if previous else "it is not given"
+                    out.append(f"{where}: required input {req!r} is missing ({src})")
+            for key, sub in fields.items():
+                if key in produced_props and key not in given and previous is not None:
+                    for p in compat_problems(produced_props[key], sub, f"$.{key}"):
+                        out.append(f"{where}: {previous.name} output -> {wf.name} input: {p}")
+            previous = wf
+        return out
+
+    def chain_workflows(
+        self, steps: Sequence[tuple[str, Mapping[str, Any]]], *, dry_run: bool = False
+    ) -> ChainReport:
+        """Run workflows in order, each output merged into the next input; stop at a failure."""
+        if not steps:
+            raise ChainError("a chain needs at least one workflow")
+        found = self.check_chain(steps)
+        if found:
+            raise ChainError(
+                "the chain does not type-check:\n" + "\n".join(f"  - {p}" for p in found)
+            )
+        report = ChainReport()
+        carried: dict[str, Any] = {}
+        for name, given in steps:
+            wf = self.registry.get(name)
+            fields = wf.input.fields
+            merged = {k: v for k, v in carried.items() if not fields or k in fields}
+            merged.update(given)
+            result = self.execute_workflow(name, merged, dry_run=dry_run)
+            report.results.append(result)
+            if not result.ok:
+                report.status = "failed"
+                report.stopped_at = wf.name
+                break
+            carried = dict(result.output) if isinstance(result.output, dict) else {}
+        return report
+
+    # ------------------------------------------------------------------ registry
+    def sync_contracts(self) -> list[SyncChange]:
+        return [
+            self.store.sync_workflow(wf.describe(), self.executor.fingerprint(wf))
+            for wf in self.registry
+        ]
+
+    def diff_contracts(self) -> list[dict[str, Any]]:
+        """Drift between code and database: one entry per workflow that differs."""
+        stored = {r["name"]: r for r in self.store.registry()}
+        drift: list[dict[str, Any]] = []
+        for wf in self.registry:
+            fp = self.executor.fingerprint(wf)
+            row = stored.pop(wf.name, None)
+            if row is None:
+                drift.append({"workflow": wf.name, "change": "not in database"})
+            elif row["fingerprint"] != fp:
+                old = json.loads(row["definition"])
+                changed = [
+                    k
+                    for k in (
+                        "version",
+                        "input_hash",
+                        "output_hash",
+                        "description",
+                        "steps",
+                        "alias",
+                    )
+                    if canonical(old.get(k)) != canonical(wf.describe().get(k))
+                ]
+                drift.append(
+                    {"workflow": wf.name, "change": "differs", "fields": changed or ["fingerprint"]}
+                )
+        for name in stored:
+            drift.append({"workflow": name, "change": "only in database"})
+        return drift
+
+
+class _Rollback(Exception):
+    pass

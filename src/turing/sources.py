@@ -1,0 +1,137 @@
+"""Sources find pending work; sinks store validated output.
+
+A `Source` is SQL (one string, or one per dialect) returning the subject key plus the input
+fields of every item that still needs the workflow, or a Python callable returning such rows.
+A `Sink` is SQL statements (optionally once per item of an output list) or a callable
+`fn(tx, output, task)`; it runs inside the transaction that marks the task done, so a
+result is stored exactly when its task completes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from turing.store.db import Tx
+
+Rows = Iterable[Mapping[str, Any]]
+DialectSQL = str | Mapping[str, str]
+
+
+def _for_dialect(sql: DialectSQL, dialect: str, what: str) -> str:
+    if isinstance(sql, str):
+        return sql
+    try:
+        return sql[dialect]
+    except KeyError:
+        raise ValueError(
+            f"{what} has no SQL for dialect {dialect!r} (has: {', '.join(sql)})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where pending work comes from; `key` defaults to the workflow's subject key."""
+
+    sql: DialectSQL | None = None
+    fn: Callable[[Tx], Rows] | None = None
+    key: str | None = None
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.sql is None) == (self.fn is None):
+            raise ValueError("a Source needs exactly one of sql= or fn=")
+
+    def query(self, dialect: str) -> str | None:
+        return (
+            None
+            if self.sql is None
+            else _for_dialect(self.sql, dialect, "source").strip().rstrip(";")
+        )
+
+    def rows(self, tx: Tx, limit: int | None = None) -> list[dict[str, Any]]:
+        if self.fn is not None:
+            found = [dict(r) for r in self.fn(tx)]
+            return found[:limit] if limit is not None else found
+        sql = self.query(tx.dialect)
+        assert sql is not None
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql}) AS turing_source LIMIT {int(limit)}"
+        return tx.sql(sql)
+
+    def count(self, tx: Tx) -> int:
+        if self.fn is not None:
+            return len(self.rows(tx))
+        rows = tx.sql(f"SELECT COUNT(*) AS n FROM ({self.query(tx.dialect)}) AS turing_source")
+        return int(rows[0]["n"])
+
+
+@dataclass(frozen=True)
+class SinkSQL:
+    """One statement; with `for_each`, run once per element of that output list."""
+
+    sql: DialectSQL
+    for_each: str | None = None
+
+
+@dataclass(frozen=True)
+class Sink:
+    statements: tuple[SinkSQL, ...] = ()
+    fn: Callable[[Tx, dict[str, Any], Mapping[str, Any]], None] | None = None
+    description: str = field(default="", compare=False)
+
+    @classmethod
+    def sql(cls, *statements: str | SinkSQL, for_each: str | None = None) -> Sink:
+        """`Sink.sql("DELETE ...", "INSERT ...", for_each="skills")`: plain strings after the
+        first take `for_each`; the first runs once (typically clearing earlier results)."""
+        out: list[SinkSQL] = []
+        for i, st in enumerate(statements):
+            if isinstance(st, SinkSQL):
+                out.append(st)
+            else:
+                out.append(SinkSQL(st, for_each if (i > 0 or len(statements) == 1) else None))
+        return cls(tuple(out))
+
+    def write(self, tx: Tx, output: dict[str, Any], task: Mapping[str, Any]) -> None:
+        """Store one output; raises whatever the database or callable raises."""
+        if self.fn is not None:
+            self.fn(tx, output, task)
+        top = {k: _param(v) for k, v in output.items()}
+        top["subject"] = task.get("subject")
+        for st in self.statements:
+            sql = _for_dialect(st.sql, tx.dialect, "sink")
+            if st.for_each is None:
+                tx.sql(sql, top)
+                continue
+            items = output.get(st.for_each)
+            if not isinstance(items, list):
+                raise ValueError(f"sink for_each={st.for_each!r}: output has no list there")
+            for index, item in enumerate(items):
+                own = (
+                    {k: _param(v) for k, v in item.items()}
+                    if isinstance(item, dict)
+                    else {"value": _param(item)}
+                )
+                tx.sql(sql, {**top, **own, "index": index})
+
+
+def _param(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+
+
+def subject_of(row: Mapping[str, Any], key: str) -> str:
+    try:
+        return str(row[key])
+    except KeyError:
+        raise ValueError(
+            f"source row has no key column {key!r} (columns: {', '.join(row)})"
+        ) from None
+
+
+def input_of(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """The row restricted to the input contract's fields (all of it if none are declared)."""
+    if not fields:
+        return dict(row)
+    return {k: v for k, v in row.items() if k in fields}
