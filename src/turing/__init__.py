@@ -20,11 +20,13 @@ from turing.errors import (
     WorkflowDefinitionError,
 )
 from turing.executor import Executor
+from turing.orchestrator import ChainReport, Discovery, Orchestrator, Report
 from turing.project import Project
 from turing.registry import Registry
 from turing.repair import Repair, repair
 from turing.result import Attempt, RunError, RunResult, StepResult
 from turing.scripts import ScriptContext
+from turing.sources import Sink, SinkSQL, Source
 from turing.steps import LLMStep, ScriptStep
 from turing.workflow import Workflow
 
@@ -34,10 +36,12 @@ __all__ = [
     "Actor",
     "ActorError",
     "Attempt",
+    "ChainReport",
     "Config",
     "ConfigError",
     "Contract",
     "ContractViolation",
+    "Discovery",
     "Executor",
     "FakeModel",
     "InputInvalid",
@@ -45,14 +49,19 @@ __all__ = [
     "Message",
     "ModelRequest",
     "ModelResponse",
+    "Orchestrator",
     "Project",
     "Registry",
     "Repair",
+    "Report",
     "RunError",
     "RunResult",
     "ScriptContext",
     "ScriptError",
     "ScriptStep",
+    "Sink",
+    "SinkSQL",
+    "Source",
     "StepResult",
     "TemplateRenderError",
     "TuringError",

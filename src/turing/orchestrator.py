@@ -243,7 +243,7 @@ class Orchestrator:
                 d.sample_keys = [subject_of(r, key) for r in rows[:samples]]
                 d.query_ms = (time.perf_counter() - started) * 1000
                 if enqueue and rows:
-                    fields = list(wf.input.fields)
+                    fields = wf.input.fields
                     items = ((subject_of(r, key), input_of(r, fields)) for r in rows)
                     d.enqueued = self.store.enqueue(
                         wf.name, wf.version, items, priority=d.priority, reprocess=reprocess
@@ -367,7 +367,7 @@ class Orchestrator:
             assert key is not None
             with self.store.db.read() as tx:
                 rows = wf.source.rows(tx, budget)
-            fields = list(wf.input.fields)
+            fields = wf.input.fields
             for r in rows:
                 jobs.append((wf, subject_of(r, key), input_of(r, fields)))
             if budget is not None:

@@ -9,8 +9,9 @@ result is stored exactly when its task completes.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,8 +131,16 @@ def subject_of(row: Mapping[str, Any], key: str) -> str:
         ) from None
 
 
-def input_of(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
-    """The row restricted to the input contract's fields (all of it if none are declared)."""
-    if not fields:
-        return dict(row)
-    return {k: v for k, v in row.items() if k in fields}
+def input_of(row: Mapping[str, Any], fields: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The row restricted to the input contract's fields (all of it if none are declared).
+
+    Databases hand JSON aggregates back as text (SQLite's json_group_array); where the
+    contract wants an object or array, such text is decoded.
+    """
+    out = dict(row) if not fields else {k: v for k, v in row.items() if k in fields}
+    for key, value in out.items():
+        schema = fields.get(key, {})
+        if isinstance(value, str) and schema.get("type") in ("array", "object"):
+            with contextlib.suppress(ValueError):  # else input validation says what is wrong
+                out[key] = json.loads(value)
+    return out

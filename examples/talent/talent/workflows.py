@@ -7,16 +7,31 @@ offline extractor or to a real model.
 
 from __future__ import annotations
 
-from turing import LLMStep, ScriptStep, Workflow
-
 from talent import contracts as c
 from talent import scripts
 from talent.actors import OfflineExtractor
+from turing import LLMStep, ScriptStep, Sink, Source, Workflow
 
 SYSTEM = (
     "You are a precise information extraction engine for a recruiting platform. "
     "Answer with one JSON object that satisfies the given JSON Schema and nothing else."
 )
+
+# Postings that have skills but no matches yet, with their skills as the match input.
+MATCH_SOURCE = {
+    "sqlite": "SELECT p.posting_id, (SELECT json_group_array(json_object('name', s.skill,"
+    " 'weight', s.weight)) FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
+    " FROM postings p"
+    " WHERE EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id)"
+    " AND NOT EXISTS (SELECT 1 FROM posting_matches m WHERE m.posting_id = p.posting_id)"
+    " ORDER BY p.posting_id",
+    "postgres": "SELECT p.posting_id, (SELECT json_agg(json_build_object('name', s.skill,"
+    " 'weight', s.weight)) FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
+    " FROM postings p"
+    " WHERE EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id)"
+    " AND NOT EXISTS (SELECT 1 FROM posting_matches m WHERE m.posting_id = p.posting_id)"
+    " ORDER BY p.posting_id",
+}
 
 job_skills = Workflow(
     "job_skills",
@@ -28,6 +43,19 @@ job_skills = Workflow(
     input=c.PostingInput,
     output=c.JobSkills,
     subject_key="posting_id",
+    priority=10,
+    source=Source(
+        sql="SELECT p.posting_id, p.title, p.company, p.description FROM postings p "
+        "WHERE NOT EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id) "
+        "ORDER BY p.fetched_at DESC, p.posting_id"
+    ),
+    sink=Sink.sql(
+        "DELETE FROM posting_skills WHERE posting_id = :posting_id",
+        "INSERT INTO posting_skills (posting_id, skill, importance, weight, proficiency,"
+        " years_required, reasoning) VALUES (:posting_id, :name, :importance, :weight,"
+        " :proficiency, :years_required, :reasoning) ON CONFLICT (posting_id, skill) DO NOTHING",
+        for_each="skills",
+    ),
     steps=[
         LLMStep(
             "extract",
@@ -53,11 +81,25 @@ profile_skills = Workflow(
     "profile_skills",
     version=2,
     alias=2002,
-    description="Extract a candidate profile's skills from the CV text, with confidence and evidence.",
+    description="Extract a candidate profile's skills from the CV text, "
+    "with confidence and evidence.",
     tags=("profile", "candidate", "cv", "skills", "extraction"),
     input=c.ProfileInput,
     output=c.ProfileSkills,
     subject_key="profile_id",
+    priority=10,
+    source=Source(
+        sql="SELECT p.profile_id, p.cv_text FROM profiles p "
+        "WHERE NOT EXISTS (SELECT 1 FROM profile_skills s WHERE s.profile_id = p.profile_id) "
+        "ORDER BY p.profile_id"
+    ),
+    sink=Sink.sql(
+        "DELETE FROM profile_skills WHERE profile_id = :profile_id",
+        "INSERT INTO profile_skills (profile_id, skill, confidence, evidence)"
+        " VALUES (:profile_id, :name, :confidence, :evidence)"
+        " ON CONFLICT (profile_id, skill) DO NOTHING",
+        for_each="skills",
+    ),
     steps=[
         LLMStep(
             "extract",
@@ -76,7 +118,8 @@ profile_skills_legacy = Workflow(
     "profile_skills_legacy",
     version=1,
     alias=1122,
-    description="Legacy profile skills: a candidate profile's skill names from the CV text, no scores.",
+    description="Legacy profile skills: a candidate profile's skill names from the CV text, "
+    "no scores.",
     tags=("profile", "candidate", "cv", "skills", "legacy"),
     input=c.ProfileInput,
     output=c.LegacyProfileSkills,
@@ -126,6 +169,13 @@ match_candidates = Workflow(
     input=c.MatchInput,
     output=c.Matches,
     subject_key="posting_id",
+    source=Source(sql=MATCH_SOURCE),
+    sink=Sink.sql(
+        "DELETE FROM posting_matches WHERE posting_id = :posting_id",
+        "INSERT INTO posting_matches (posting_id, profile_id, rank, score, matched_skills)"
+        " VALUES (:posting_id, :profile_id, :index + 1, :score, :matched_skills)",
+        for_each="matches",
+    ),
     steps=[ScriptStep("rank", run=scripts.match, timeout=60)],
 )
 
