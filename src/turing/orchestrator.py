@@ -117,6 +117,21 @@ class Report:
             tally.failed += 1
             self.failures[outcome if outcome != "failed" else _reason(result)] += 1
 
+    def merge_discovered(self, found: list[Discovery]) -> None:
+        """Fold another discovery round in: counts at their highest, enqueued summed."""
+        known = {d.workflow: d for d in self.discovered}
+        for d in found:
+            if d.workflow not in known:
+                self.discovered.append(d)
+                known[d.workflow] = d
+                continue
+            mine = known[d.workflow]
+            mine.enqueued += d.enqueued
+            mine.query_ms += d.query_ms
+            mine.error = mine.error or d.error
+            if d.count > mine.count:
+                mine.count, mine.sample_keys = d.count, d.sample_keys
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
@@ -179,6 +194,7 @@ class Orchestrator:
         worker_id: str | None = None,
         concurrency: int = 8,
         lease_s: float = 600.0,
+        max_rounds: int = 20,
     ) -> None:
         self.registry = registry
         self.executor = executor
@@ -186,6 +202,7 @@ class Orchestrator:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.concurrency = max(1, concurrency)
         self.lease_s = lease_s
+        self.max_rounds = max_rounds
 
     @classmethod
     def from_project(cls, project: Project, **kwargs: Any) -> Orchestrator:
@@ -290,16 +307,28 @@ class Orchestrator:
         started = time.perf_counter()
         report = Report(dry_run=dry_run)
         selected = self._selected(workflows)
-        if discover or dry_run:
-            report.discovered = self.discover_pending_tasks(
-                [w.name for w in selected], enqueue=not dry_run
-            )
-        if on_discovered is not None:
-            on_discovered(report.discovered)
+        names = [w.name for w in selected]
         if dry_run:
+            report.discovered = self.discover_pending_tasks(names, enqueue=False)
+            if on_discovered is not None:
+                on_discovered(report.discovered)
             await self._dry_run(selected, max_tasks, report, on_result)
         else:
-            await self._drain(selected, max_tasks, report, on_result)
+            # Rounds: a workflow's source may depend on another's sink (matches need skills),
+            # so discover again after each round that did work, until nothing is left.
+            for _ in range(self.max_rounds):
+                if discover:
+                    found = self.discover_pending_tasks(names)
+                    report.merge_discovered(found)
+                    if on_discovered is not None:
+                        on_discovered(found)
+                budget = None if max_tasks is None else max_tasks - report.processed
+                if budget is not None and budget <= 0:
+                    break
+                before = report.processed
+                await self._drain(selected, budget, report, on_result)
+                if report.processed == before or not discover:
+                    break
         report.duration_s = time.perf_counter() - started
         return report
 

@@ -1,0 +1,450 @@
+"""Commands on the database: run, discover, chain, history, runs show, retry, db, contracts."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from turing.cli.app import app, state
+from turing.cli.commands import UsageProblem, _print_json, _read_input
+from turing.orchestrator import Discovery, Orchestrator, Report
+from turing.result import RunResult
+from turing.store.db import connect
+from turing.store.migrations import current_version, latest_version, migrate
+from turing.store.store import TaskRow
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+contracts_app = typer.Typer(
+    help="Keep the database registry in sync with the code.", no_args_is_help=True
+)
+runs_app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(runs_app, name="runs")
+
+WorkflowOpt = Annotated[
+    list[str] | None,
+    typer.Option("--workflow", "-w", help="Only this workflow (name or alias); repeatable."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _orchestrator(concurrency: int = 8) -> Orchestrator:
+    return Orchestrator.from_project(state.project(), concurrency=concurrency)
+
+
+def _names(orch: Orchestrator, workflows: list[str] | None) -> list[str] | None:
+    return [orch.registry.get(w).name for w in workflows] if workflows else None
+
+
+def _discovery_table(found: list[Discovery]) -> Table:
+    table = Table("workflow", "pending", "enqueued", "priority", "query ms", "sample keys")
+    for d in found:
+        keys = ", ".join(d.sample_keys) if not d.error else f"[red]{escape(d.error)}[/]"
+        table.add_row(
+            d.workflow, str(d.count), str(d.enqueued), str(d.priority), f"{d.query_ms:.1f}", keys
+        )
+    return table
+
+
+@app.command()
+def discover(
+    workflow: WorkflowOpt = None,
+    enqueue: Annotated[
+        bool, typer.Option("--enqueue/--no-enqueue", help="Add tasks to the queue.")
+    ] = True,
+    reprocess: Annotated[
+        bool,
+        typer.Option(
+            "--reprocess", help="Re-enqueue subjects finished by an older workflow version."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find pending work per workflow and enqueue it (idempotent: twice never doubles a task).
+
+    Example: turing discover --json
+    """
+    orch = _orchestrator()
+    try:
+        found = orch.discover_pending_tasks(
+            _names(orch, workflow), enqueue=enqueue, reprocess=reprocess
+        )
+    finally:
+        orch.close()
+    if as_json:
+        _print_json([d.as_dict() for d in found])
+    else:
+        state.out.print(_discovery_table(found))
+    errors = [d for d in found if d.error]
+    if errors:
+        for d in errors:
+            state.err.print(f"[red]error:[/] {escape(d.error or '')}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    max_tasks: Annotated[
+        int | None, typer.Option("--max-tasks", "-n", help="Stop after this many tasks.")
+    ] = None,
+    workflow: WorkflowOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Run everything, models included; change nothing in the database."
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help="Tasks in flight at once.")
+    ] = 8,
+    discover_: Annotated[
+        bool, typer.Option("--discover/--no-discover", help="Discover pending work first.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Discover pending work, process it (claim, execute, validate, sink) and report.
+
+    Example: turing run --max-tasks 10 --workflow job_skills
+    """
+    if concurrency < 1:
+        raise UsageProblem("--concurrency must be at least 1")
+    orch = _orchestrator(concurrency)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ok {task.fields[ok]} failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        console=state.err,
+        disable=as_json,
+        transient=False,
+    )
+    bar = progress.add_task("dry run" if dry_run else "processing", total=None, ok=0, failed=0)
+    counts: dict[str, float] = {"ok": 0, "failed": 0, "total": 0}
+
+    def discovered(found: list[Discovery]) -> None:
+        if dry_run:
+            counts["total"] += sum(d.count for d in found)
+        else:
+            pending = sum(v.get("pending", 0) for v in orch.store.queue_counts().values())
+            counts["total"] = progress.tasks[0].completed + pending
+        total = counts["total"] if max_tasks is None else min(counts["total"], max_tasks)
+        progress.update(bar, total=total)
+
+    def finished(task: TaskRow | None, result: RunResult, outcome: str) -> None:
+        counts["ok" if outcome == "succeeded" else "failed"] += 1
+        progress.update(bar, advance=1, ok=counts["ok"], failed=counts["failed"])
+
+    try:
+        with progress:
+            report = orch.process_pending_tasks(
+                max_tasks, dry_run, _names(orch, workflow), discover=discover_,
+                on_result=finished, on_discovered=discovered,
+            )  # fmt: skip
+    finally:
+        orch.close()
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        print_report(report)
+    if any(d.error for d in report.discovered):
+        raise typer.Exit(1)
+
+
+def print_report(report: Report) -> None:
+    out = state.out
+    if report.dry_run:
+        out.print(
+            "[bold yellow]DRY RUN[/]: models were called, but nothing was written to the database."
+        )
+    failed_discovery = [d for d in report.discovered if d.error]
+    for d in failed_discovery:
+        state.err.print(f"[red]error:[/] {escape(d.error or '')} (nothing enqueued for it)")
+    table = Table(
+        "workflow", "processed", "succeeded", "failed", "repaired", "tokens in/out", title="report"
+    )
+    for name, t in report.per_workflow.items():
+        table.add_row(
+            name, str(t.processed), str(t.succeeded), str(t.failed), str(t.repaired),
+            f"{t.input_tokens}/{t.output_tokens}",
+        )  # fmt: skip
+    out.print(table)
+    rate = report.processed / report.duration_s if report.duration_s else 0.0
+    out.print(
+        f"processed {report.processed}: {report.succeeded} succeeded, {report.failed} failed, "
+        f"{report.repaired} repaired, in {report.duration_s:.2f}s ({rate:.1f} tasks/s)"
+    )
+    if report.failures:
+        out.print(
+            "failed by reason: " + ", ".join(f"{k} {v}" for k, v in report.failures.most_common())
+        )
+    if report.repairs:
+        out.print(
+            "repairs by kind: " + ", ".join(f"{k} {v}" for k, v in report.repairs.most_common())
+        )
+    if report.processed == 0 and not report.dry_run:
+        out.print("nothing pending.")
+
+
+@app.command()
+def chain(
+    workflows: Annotated[list[str], typer.Argument(help="Workflows in order (names or aliases).")],
+    input_: Annotated[
+        str, typer.Option("--input", "-i", help="Input of the first workflow: JSON or @file.")
+    ],
+    step_input: Annotated[
+        list[str] | None,
+        typer.Option("--with", help="Extra input for a later workflow: NAME=JSON (repeatable)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Scripts must not write anything.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run workflows in order, each output merged into the next input; type-checked first.
+
+    Example: turing chain job_skills match_candidates --input @posting.json
+    --with match_candidates='{"k": 3}'
+    """
+    extra: dict[str, dict[str, Any]] = {}
+    for item in step_input or []:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise UsageProblem(f"--with {item!r}: expected NAME=JSON")
+        extra[name] = _read_input(raw)
+    orch = _orchestrator()
+    try:
+        names = [orch.registry.get(w).name for w in workflows]
+        steps = [(n, _read_input(input_) if i == 0 else {}) for i, n in enumerate(names)]
+        steps = [(n, {**given, **extra.get(n, {})}) for n, given in steps]
+        report = orch.chain_workflows(steps, dry_run=dry_run)
+    finally:
+        orch.close()
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        for r in report.results:
+            mark = "[green]ok[/]" if r.ok else "[red]failed[/]"
+            state.err.print(f"{r.workflow} v{r.version}: {mark} ({r.duration_s * 1000:.1f} ms)")
+            for e in r.errors:
+                state.err.print(escape(f"  ({e.kind}) {e.message}"))
+                for v in e.violations:
+                    state.err.print(escape(f"    - {v}"))
+        if report.ok:
+            _print_json(report.output)
+        else:
+            state.err.print(f"[red]chain stopped at {report.stopped_at}[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+@app.command()
+def history(
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed runs.")] = False,
+    workflow: WorkflowOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent runs, newest first.
+
+    Example: turing history --failed --workflow job_skills
+    """
+    orch = _orchestrator()
+    try:
+        rows = orch.store.runs(workflows=_names(orch, workflow), failed_only=failed, limit=limit)
+    finally:
+        orch.close()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(
+        "run", "task", "when", "workflow", "subject", "status", "ms", "calls", "repairs", "error"
+    )
+    for r in rows:
+        error = (r["error_kind"] or "") + (": " + r["error"][:60] if r["error"] else "")
+        table.add_row(
+            str(r["id"]),
+            str(r["task_id"] or ""),
+            _when(r["started_at"]),
+            f"{r['workflow']} v{r['version']}",
+            str(r["subject"] or ""),
+            r["status"],
+            f"{r['duration_ms']:.0f}",
+            str(r["calls"]),
+            str(r["repairs"]),
+            escape(error),
+        )
+    state.out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="Run id (see turing history).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One run in full: every attempt with prompt and raw response, repairs, errors.
+
+    Example: turing runs show 42
+    """
+    orch = _orchestrator()
+    try:
+        row = orch.store.run(run_id)
+    finally:
+        orch.close()
+    if row is None:
+        raise UsageProblem(f"no run with id {run_id}")
+    if as_json:
+        _print_json(row)
+        return
+    out = state.out
+    out.print(
+        f"[bold]run {row['id']}[/] {row['workflow']} v{row['version']} "
+        f"subject {row['subject']}: {row['status']}"
+    )
+    out.print(
+        f"fingerprint {row['fingerprint']}  worker {row['worker']}  {row['duration_ms']:.1f} ms"
+    )
+    if row["error"]:
+        out.print(escape(f"error ({row['error_kind']}): {row['error']}"))
+    out.print("[bold]input[/]")
+    _print_json(json.loads(row["input"]))
+    for call in row["calls_detail"]:
+        out.rule(f"{call['step']} attempt {call['number']} via {call['actor']}")
+        for m in json.loads(call["messages"]):
+            out.print(f"[bold]{m['role']}[/]: " + escape(m["content"]))
+        out.print("[bold]raw response[/]: " + escape(call["raw"] or "(none)"))
+        for v in json.loads(call["violations"]):
+            out.print(escape(f"  violation {v['path']}: {v['message']} [rule: {v['rule']}]"))
+        if call["error"]:
+            out.print(escape(f"  error: {call['error']}"))
+    for r in row["repairs_detail"]:
+        out.print(
+            escape(f"repair [{r['kind']}] {r['step']} {r['path']}: {r['before']} -> {r['after']}")
+        )
+    if row["output"]:
+        out.print("[bold]output[/]")
+        _print_json(json.loads(row["output"]))
+
+
+@app.command()
+def retry(
+    task_id: Annotated[int | None, typer.Argument(help="Task id to requeue.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Requeue every failed task.")] = False,
+    workflow: WorkflowOpt = None,
+) -> None:
+    """Put failed tasks back in the queue (the next `turing run` processes them).
+
+    Example: turing retry --failed --workflow job_skills   (or: turing retry 17)
+    """
+    if (task_id is None) == (not failed):
+        raise UsageProblem("give a task id or --failed (not both)")
+    orch = _orchestrator()
+    try:
+        if task_id is not None:
+            task = orch.store.task(task_id)
+            if task is None:
+                raise UsageProblem(f"no task with id {task_id}")
+            if not orch.store.retry(task_id):
+                raise UsageProblem(f"task {task_id} is {task['status']}, not failed")
+            state.out.print(f"task {task_id} requeued")
+        else:
+            n = orch.store.retry_failed(_names(orch, workflow))
+            state.out.print(f"{n} failed task(s) requeued")
+    finally:
+        orch.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create Turing's tables or apply pending migrations (also done automatically).
+
+    Example: turing db upgrade
+    """
+    db = connect(state.project().config.database_url())
+    try:
+        before = current_version(db)
+        applied = migrate(db)
+        latest = latest_version(db.dialect)
+        state.out.print(
+            f"schema version {before} -> {current_version(db)} (latest {latest}); "
+            f"applied: {', '.join(map(str, applied)) or 'nothing'}"
+        )
+    finally:
+        db.close()
+
+
+@contracts_app.command("sync")
+def contracts_sync(as_json: JsonOpt = False) -> None:
+    """Write workflows and contracts to the registry; a new revision only when a hash changed.
+
+    Example: turing contracts sync
+    """
+    orch = _orchestrator()
+    try:
+        changes = orch.sync_contracts()
+    finally:
+        orch.close()
+    if as_json:
+        _print_json([vars(c) for c in changes])
+        return
+    for c in changes:
+        extra = f" (new contract revision: {', '.join(c.contracts)})" if c.contracts else ""
+        state.out.print(f"{c.workflow} v{c.version}: {c.action}{extra}")
+
+
+@contracts_app.command("diff")
+def contracts_diff(as_json: JsonOpt = False) -> None:
+    """Show drift between code and the database registry; exit 1 if there is any.
+
+    Example: turing contracts diff || turing contracts sync
+    """
+    orch = _orchestrator()
+    try:
+        drift = orch.diff_contracts()
+    finally:
+        orch.close()
+    if as_json:
+        _print_json(drift)
+    elif not drift:
+        state.out.print("registry is in sync with the code")
+    else:
+        for d in drift:
+            fields = f": {', '.join(d['fields'])}" if d.get("fields") else ""
+            state.out.print(f"{d['workflow']}: {d['change']}{fields}")
+    if drift:
+        raise typer.Exit(1)
+
+
+@contracts_app.command("export")
+def contracts_export(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the JSON Schemas to.")],
+) -> None:
+    """Write each workflow's input and output JSON Schema to DIR/<workflow>.<role>.schema.json.
+
+    Example: turing contracts export schemas/
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for wf in state.project().registry:
+        for role, contract in (("input", wf.input), ("output", wf.output)):
+            schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **contract.schema}
+            schema.setdefault("$comment", f"{wf.name} v{wf.version} {role}, hash {contract.hash}")
+            path = directory / f"{wf.name}.{role}.schema.json"
+            path.write_text(
+                json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+            count += 1
+    state.out.print(f"wrote {count} schema file(s) to {directory} at {time.strftime('%H:%M:%S')}")
