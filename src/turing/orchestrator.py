@@ -386,23 +386,27 @@ class Orchestrator:
         report: Report,
         on_result: OnResult | None,
     ) -> None:
-        """Run everything on the source rows; sinks run in a transaction that is rolled back."""
-        budget = max_tasks if max_tasks is not None else None
+        """Run what a real run would: the queue's pending tasks plus source rows that have no
+        task yet. Sinks run in a transaction that is rolled back; nothing is recorded."""
+        budget = max_tasks if max_tasks is not None else 10**12
         jobs: list[tuple[Workflow, str, dict[str, Any]]] = []
         for wf in selected:
-            if wf.source is None:
+            if budget <= 0:
+                break
+            pending, known = self.store.preview(wf.name, budget)
+            jobs += [(wf, t.subject, t.input) for t in pending]
+            budget -= len(pending)
+            if wf.source is None or budget <= 0:
                 continue
             key = wf.source.key or wf.subject_key
             assert key is not None
             with self.store.db.read() as tx:
-                rows = wf.source.rows(tx, budget)
-            fields = wf.input.fields
+                rows = wf.source.rows(tx)
             for r in rows:
-                jobs.append((wf, subject_of(r, key), input_of(r, fields)))
-            if budget is not None:
-                budget -= len(rows)
-                if budget <= 0:
-                    break
+                subject = subject_of(r, key)
+                if subject not in known and budget > 0:
+                    jobs.append((wf, subject, input_of(r, wf.input.fields)))
+                    budget -= 1
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(wf: Workflow, subject: str, data: dict[str, Any]) -> None:

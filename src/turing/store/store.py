@@ -194,9 +194,9 @@ class Store:
     ) -> str:
         """Finish a claimed task in one transaction: guard, sink, history.
 
-        Returns "succeeded", "failed" (run failed, or the sink raised: its writes are rolled
-        back and the task fails with the reason), or "lost" (the lease was gone: the result
-        is discarded and recorded, never written).
+        Returns "succeeded", "failed" (the run failed), "sink" (the sink raised: its writes
+        are rolled back and the task fails with the reason), or "lost" (the lease was gone:
+        the result is discarded and recorded, never written).
         """
         sink_error: str | None = None
         if result.ok:
@@ -224,7 +224,7 @@ class Store:
         if lost:
             self.record_lost(task, result, worker)
             return "lost"
-        return "failed"
+        return "sink" if sink_error else "failed"
 
     def record_lost(self, task: TaskRow, result: RunResult, worker: str) -> None:
         with self.db.tx() as tx:
@@ -251,6 +251,13 @@ class Store:
         with self.db.tx() as tx:
             n: int = tx.x("retry_failed", now=time.time(), **_filter(workflows))
         return n
+
+    def preview(self, workflow: str, limit: int) -> tuple[list[TaskRow], set[str]]:
+        """Read-only: a workflow's pending tasks and every subject it has a task for."""
+        with self.db.read() as tx:
+            rows = tx.q("pending_tasks", workflow=workflow, limit=limit)
+            subjects = {r["subject"] for r in tx.q("task_subjects", workflow=workflow)}
+        return [_task(r) for r in rows], subjects
 
     def task(self, task_id: int) -> Row | None:
         with self.db.read() as tx:
@@ -364,6 +371,18 @@ class Store:
             row["calls_detail"] = tx.q("run_calls", run_id=run_id)
             row["repairs_detail"] = tx.q("run_repairs", run_id=run_id)
         return row
+
+
+def _task(r: Row) -> TaskRow:
+    return TaskRow(
+        r["id"],
+        r["workflow"],
+        r["version"],
+        r["subject"],
+        json.loads(r["input"]),
+        r["attempts"],
+        r["priority"],
+    )
 
 
 class _LeaseLost(Exception):

@@ -156,3 +156,12 @@ FROM turing_calls WHERE run_id = :run_id ORDER BY id;
 
 -- name: run_repairs
 SELECT step, kind, path, before, after FROM turing_repairs WHERE run_id = :run_id ORDER BY id;
+
+-- name: task_subjects
+SELECT subject FROM turing_tasks WHERE workflow = :workflow;
+
+-- name: pending_tasks
+SELECT id, workflow, version, subject, input, attempts, priority FROM turing_tasks
+WHERE status = 'pending' AND workflow = :workflow
+ORDER BY priority DESC, id
+LIMIT :limit;

@@ -1,0 +1,236 @@
+"""`turing run` and friends as real subprocesses on SQLite and PostgreSQL: two processes at
+once never process a task twice nor write a sink row twice; a raising sink fails only its
+task; a source with a SQL error enqueues nothing; a dry run leaves the content identical."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from turing.store.db import connect
+
+pytestmark = pytest.mark.acceptance
+Runner = Callable[..., Any]
+
+PG_DSN = os.environ.get("TURING_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+FLOWS = """
+import os, time
+from pydantic import BaseModel
+from turing import ScriptStep, Sink, Source, Workflow
+
+class In(BaseModel):
+    item_id: int
+    text: str
+
+class Out(BaseModel):
+    item_id: int
+    words: int
+    worker: int
+
+def count(data):
+    time.sleep(0.02)
+    return {"item_id": data["item_id"], "words": len(data["text"].split()), "worker": os.getpid()}
+
+def store(tx, output, task):
+    if output["item_id"] == 13:
+        raise RuntimeError("results table is read-only for item 13")
+    tx.sql("INSERT INTO results (item_id, words, worker) "
+           "VALUES (:item_id, :words, :worker)", output)
+
+count_words = Workflow(
+    "count_words", input=In, output=Out, subject_key="item_id",
+    source=Source(sql="SELECT item_id, text FROM items i WHERE NOT EXISTS "
+                      "(SELECT 1 FROM results r WHERE r.item_id = i.item_id)"),
+    sink=Sink(fn=store),
+    steps=[ScriptStep("count", run=count)],
+)
+
+broken_source = Workflow(
+    "broken_source", input=In, output=Out, subject_key="item_id",
+    source=Source(sql="SELECT item_id, text FROM no_such_table"),
+    steps=[ScriptStep("count", run=count)],
+)
+"""
+
+ITEMS = 300
+
+
+def _pg_available() -> bool:
+    try:
+        connect(PG_DSN).close()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'items.db'}"
+        schema = None
+    else:
+        if not _pg_available():
+            if os.environ.get("TURING_REQUIRE_PG") == "1":
+                pytest.fail(
+                    f"PostgreSQL required (TURING_REQUIRE_PG=1) but not reachable at {PG_DSN}"
+                )
+            pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+        url = f"{PG_DSN}?schema={schema}"
+    db = connect(url)
+    with db.tx() as tx:
+        tx.sql("CREATE TABLE items (item_id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+        tx.sql(
+            "CREATE TABLE results (item_id INTEGER PRIMARY KEY, words INTEGER NOT NULL,"
+            " worker INTEGER NOT NULL)"
+        )
+        for i in range(1, ITEMS + 1):
+            tx.sql(
+                "INSERT INTO items (item_id, text) VALUES (:i, :t)",
+                {"i": i, "t": "w " * (i % 7 + 1)},
+            )
+    db.close()
+    yield url
+    if schema:
+        db = connect(PG_DSN)
+        with db.tx() as tx:
+            tx.sql(f"DROP SCHEMA {schema} CASCADE")
+        db.close()
+
+
+@pytest.fixture
+def items_project(tmp_path: Path, database: str) -> Path:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    (tmp_path / "turing.toml").write_text(
+        f'[project]\ndatabase = "{database}"\nworkflows = ["flows"]\n'
+    )
+    return tmp_path
+
+
+def _popen(project: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TURING_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "turing", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _rows(url: str, sql: str) -> list[dict[str, Any]]:
+    db = connect(url)
+    try:
+        with db.read() as tx:
+            return tx.sql(sql)
+    finally:
+        db.close()
+
+
+def test_two_processes_never_process_a_task_twice(items_project: Path, database: str) -> None:
+    procs = [
+        _popen(items_project, "run", "--workflow", "count_words", "--json", "--concurrency", "4")
+        for _ in range(2)
+    ]
+    reports = []
+    for p in procs:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+        reports.append(json.loads(out))
+    processed = [r["processed"] for r in reports]
+    assert sum(processed) == ITEMS, processed
+    assert min(processed) > 0, f"the processes did not overlap: {processed}"
+    runs = _rows(database, "SELECT task_id, COUNT(*) AS n FROM turing_runs GROUP BY task_id")
+    assert len(runs) == ITEMS and all(r["n"] == 1 for r in runs)
+    results = _rows(
+        database, "SELECT COUNT(*) AS n, COUNT(DISTINCT worker) AS workers FROM results"
+    )
+    assert results[0]["n"] == ITEMS - 1  # item 13's sink raises
+    tasks = _rows(database, "SELECT status, COUNT(*) AS n FROM turing_tasks GROUP BY status")
+    assert {r["status"]: r["n"] for r in tasks} == {"succeeded": ITEMS - 1, "failed": 1}
+
+
+def test_raising_sink_fails_only_its_task(
+    items_project: Path, database: str, turing: Runner
+) -> None:
+    ran = turing("run", "--workflow", "count_words", "--json", cwd=items_project)
+    assert ran.code == 0, ran.err
+    report = json.loads(ran.out)
+    assert report["succeeded"] == ITEMS - 1 and report["failed"] == 1
+    assert report["failures_by_reason"] == {"sink": 1}
+    failed = _rows(database, "SELECT subject, last_error FROM turing_tasks WHERE status = 'failed'")
+    assert failed[0]["subject"] == "13" and "read-only for item 13" in failed[0]["last_error"]
+    assert _rows(database, "SELECT COUNT(*) AS n FROM results WHERE item_id = 13")[0]["n"] == 0
+    again = turing("run", "--workflow", "count_words", "--json", cwd=items_project)
+    assert json.loads(again.out)["processed"] == 0
+    history = turing("history", "--failed", "--json", cwd=items_project)
+    runs = json.loads(history.out)
+    assert len(runs) == 1 and runs[0]["error_kind"] == "sink"
+
+
+def test_source_with_sql_error_enqueues_nothing(
+    items_project: Path, database: str, turing: Runner
+) -> None:
+    ran = turing("discover", "--json", cwd=items_project)
+    assert ran.code == 1
+    found = {d["workflow"]: d for d in json.loads(ran.out)}
+    assert "no_such_table" in found["broken_source"]["error"]
+    assert found["broken_source"]["enqueued"] == 0
+    assert found["count_words"]["enqueued"] == ITEMS
+    assert "broken_source" in ran.err and "Traceback" not in ran.err
+    queued = _rows(
+        database, "SELECT COUNT(*) AS n FROM turing_tasks WHERE workflow = 'broken_source'"
+    )
+    assert queued[0]["n"] == 0
+
+
+def _dump(url: str) -> dict[str, list[Any]]:
+    db = connect(url)
+    try:
+        with db.read() as tx:
+            if db.dialect == "sqlite":
+                names = [
+                    r["name"] for r in tx.sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+                ]
+            else:
+                names = [
+                    r["tablename"]
+                    for r in tx.sql(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                    )
+                ]
+            return {
+                n: sorted(
+                    json.dumps(r, sort_keys=True, default=str) for r in tx.sql(f"SELECT * FROM {n}")
+                )
+                for n in sorted(names)
+            }
+    finally:
+        db.close()
+
+
+def test_dry_run_changes_nothing(items_project: Path, database: str, turing: Runner) -> None:
+    # Some history first, so that "nothing changes" covers the turing tables too.
+    turing("run", "--workflow", "count_words", "--max-tasks", "10", cwd=items_project)
+    before = _dump(database)
+    ran = turing("run", "--workflow", "count_words", "--dry-run", "--json", cwd=items_project)
+    assert ran.code == 0, ran.err
+    report = json.loads(ran.out)
+    assert report["dry_run"] is True
+    assert report["processed"] == ITEMS - 10 and report["failures_by_reason"] == {"sink": 1}
+    assert _dump(database) == before
+    human = turing(
+        "run", "--workflow", "count_words", "--dry-run", "--max-tasks", "3", cwd=items_project
+    )
+    assert "DRY RUN" in human.out and "nothing was written" in human.out
+    assert _dump(database) == before
