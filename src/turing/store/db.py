@@ -12,7 +12,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ class Tx(Protocol):
     def q(self, query: str, /, **params: Any) -> list[Row]: ...
     def one(self, query: str, /, **params: Any) -> Row | None: ...
     def x(self, query: str, /, **params: Any) -> int: ...
+    def many(self, query: str, rows: Sequence[Mapping[str, Any]]) -> int: ...
     def sql(self, text: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
     def script(self, text: str) -> None: ...
     def savepoint(self) -> Any: ...
@@ -90,6 +91,11 @@ class _SQLiteTx:
 
     def x(self, query: str, /, **params: Any) -> int:
         return self._run(self._queries[query], params).rowcount
+
+    def many(self, query: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """One named statement over many parameter sets; returns rows affected in total."""
+        cur = self.conn.executemany(self._queries[query], [self._params(r) for r in rows])
+        return cur.rowcount
 
     def sql(self, text: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         cur = self._run(text, params or {})
@@ -186,6 +192,12 @@ class _PgTx:
 
     def x(self, query: str, /, **params: Any) -> int:
         return int(self._run(self._queries[query], params).rowcount)
+
+    def many(self, query: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """One named statement over many parameter sets (pipelined); rows affected in total."""
+        with self.conn.cursor() as cur:
+            cur.executemany(self._queries[query], [dict(r) for r in rows], returning=False)
+            return int(cur.rowcount)
 
     def sql(self, text: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         converted = to_paramstyle("postgres", text) if params else text

@@ -128,17 +128,19 @@ class Store:
         def flush() -> None:
             nonlocal added
             now = time.time()
+            rows = [
+                {
+                    "workflow": workflow,
+                    "version": version,
+                    "subject": subject,
+                    "input": json.dumps(data, default=str),
+                    "priority": priority,
+                    "now": now,
+                }
+                for subject, data in chunk
+            ]
             with self.db.tx() as tx:
-                for subject, data in chunk:
-                    added += tx.x(
-                        query,
-                        workflow=workflow,
-                        version=version,
-                        subject=subject,
-                        input=json.dumps(data, default=str),
-                        priority=priority,
-                        now=now,
-                    )
+                added += tx.many(query, rows)
             chunk.clear()
 
         for item in items:

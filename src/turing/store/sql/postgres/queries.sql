@@ -42,8 +42,12 @@ SELECT workflow, role, revision, version, hash, created_at FROM turing_contracts
 ORDER BY workflow, role, revision;
 
 -- name: insert_contract
+-- One row per distinct content: a contract changed back to an earlier content moves that
+-- row to the new (latest) revision instead of violating UNIQUE (workflow, role, hash).
 INSERT INTO turing_contracts (workflow, role, revision, version, hash, schema, created_at)
-VALUES (:workflow, :role, :revision, :version, :hash, :schema, :now);
+VALUES (:workflow, :role, :revision, :version, :hash, :schema, :now)
+ON CONFLICT (workflow, role, hash) DO UPDATE SET
+    revision = excluded.revision, version = excluded.version, created_at = excluded.created_at;
 
 -- name: enqueue_task
 INSERT INTO turing_tasks (workflow, version, subject, input, priority, created_at, updated_at)
@@ -97,15 +101,27 @@ SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at 
 WHERE id = :id AND status = 'running' AND lease_owner = :owner;
 
 -- name: retry_task
+-- Not while the subject has another open task (e.g. of a newer version): at most one open.
 UPDATE turing_tasks
 SET status = 'pending', not_before = NULL, finished_at = NULL, updated_at = :now
-WHERE id = :id AND status = 'failed';
+WHERE id = :id AND status = 'failed'
+  AND NOT EXISTS (
+    SELECT 1 FROM turing_tasks o
+    WHERE o.workflow = turing_tasks.workflow AND o.subject = turing_tasks.subject
+      AND o.status IN ('pending', 'running')
+  );
 
 -- name: retry_failed
+-- Only a subject's newest failed task, and only if the subject has no open task.
 UPDATE turing_tasks
 SET status = 'pending', not_before = NULL, finished_at = NULL, updated_at = :now
 WHERE status = 'failed'
-  AND (:any_workflow OR workflow = ANY(:workflows));
+  AND (:any_workflow OR workflow = ANY(:workflows))
+  AND NOT EXISTS (
+    SELECT 1 FROM turing_tasks o
+    WHERE o.workflow = turing_tasks.workflow AND o.subject = turing_tasks.subject
+      AND (o.status IN ('pending', 'running') OR (o.status = 'failed' AND o.id > turing_tasks.id))
+  );
 
 -- name: get_task
 SELECT id, workflow, version, subject, input, status, priority, attempts, not_before,
