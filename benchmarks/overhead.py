@@ -60,9 +60,8 @@ def main() -> None:
             with db.read() as tx:
                 assert tx.sql("SELECT COUNT(*) AS n FROM done")[0]["n"] == N
                 assert tx.sql("SELECT COUNT(*) AS n FROM turing_runs")[0]["n"] == N
-            print(
-                f"  {kind:8}: {N / secs:8,.0f} tasks/s  ({secs:.1f} s for {N:,}, discovery included)"
-            )
+            rate = N / secs
+            print(f"  {kind:8}: {rate:8,.0f} tasks/s  ({secs:.1f} s for {N:,}, discovery included)")
 
 
 if __name__ == "__main__":
