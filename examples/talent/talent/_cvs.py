@@ -12,6 +12,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 class ProfileWriter(Writer):
+    """Drafts one CV at a time from a family's skill pools, keeping what it wrote as truth."""
+
     def draft(self, now: datetime) -> Profile:
         rng = self.rng
         family = rng.choice(families())
@@ -209,7 +211,7 @@ class ProfileWriter(Writer):
         chosen: list[str] = []
         for slot in ("s", "s2", "s3"):
             if "{" + slot + "}" in template:
-                options = [s for s in skills if s not in chosen]
+                options = [s for s in skills if s not in chosen and s not in pending]
                 skill = pending.pop(0) if pending else rng.choice(options)
                 chosen.append(skill)
                 values[slot] = self.surface(skill)
@@ -217,12 +219,8 @@ class ProfileWriter(Writer):
 
     def role_line(self, role: dict[str, Any]) -> str:
         rng = self.rng
-        title, company, start, end = (
-            role["title"],
-            role["company"],
-            role["start_year"],
-            role["end_year"],
-        )
+        title, company = role["title"], role["company"]
+        start, end = role["start_year"], role["end_year"]
         style = rng.random()
         if style < 0.2:
             months = rng.sample(_MONTHS, 2)
@@ -244,7 +242,7 @@ class ProfileWriter(Writer):
     def skill_list(self, listed: list[str]) -> str:
         rng = self.rng
         names = [self.surface(s) for s in listed]
-        style = rng.randrange(4)
+        style = rng.randrange(4) if len(names) >= 4 else 0
         if style == 0:
             return ", ".join(names)
         if style == 1:
@@ -252,4 +250,4 @@ class ProfileWriter(Writer):
         if style == 2:
             return "\n".join(f"- {n}" for n in names)
         half = max(1, len(names) // 2)
-        return f"Core: {', '.join(names[:half])}\nAlso: {', '.join(names[half:])}".rstrip(": ")
+        return f"Core: {', '.join(names[:half])}\nAlso: {', '.join(names[half:])}"

@@ -14,14 +14,18 @@ _TODAY_SHARE = 0.04  # postings forced to "fetched today" so daily discovery has
 
 
 class PostingWriter(Writer):
+    """Drafts one posting at a time; ids and urls are assigned once all are sorted by time."""
+
     def draft(self, now: datetime) -> Posting:
         rng = self.rng
         family = rng.choice(families())
         level = rng.choice(family["levels"])
-        stacks = family.get("stacks") or [[]]
-        stack = rng.choice(stacks)
-        allowed = set(stack) | set(family["core"]) if family.get("stacks") else set()
-        title, title_skill = self.title(family, level, allowed or set(family["title_skills"]))
+        stack = rng.choice(family.get("stacks") or [[]])
+        if family.get("stacks"):  # "Go Developer" only over a Go stack
+            allowed = set(stack) | set(family["core"])
+        else:
+            allowed = set(family["title_skills"])
+        title, title_skill = self.title(family, level, allowed)
 
         taken: set[str] = set()
         required = [title_skill] if title_skill else []
@@ -51,19 +55,17 @@ class PostingWriter(Writer):
         )
         location = rng.choice(self.world["locations"])
         (company,) = self.companies(family["sectors"], 1)
-        description = self.description(family, title, company, location, truth)
-        fetched = self._fetched_at(now)
         return Posting(
-            0,
-            title,
-            company,
-            location,
-            family["name"],
-            _SENIORITY[level],
-            description,
-            "",
-            fetched,
-            truth,
+            posting_id=0,
+            title=title,
+            company=company,
+            location=location,
+            family=family["name"],
+            seniority=_SENIORITY[level],
+            description=self.description(family, title, company, location, truth),
+            url="",
+            fetched_at=self._fetched_at(now),
+            skills=truth,
         )
 
     def _fetched_at(self, now: datetime) -> str:
@@ -75,6 +77,7 @@ class PostingWriter(Writer):
         return iso(now - timedelta(seconds=int(self.rng.uniform(0, span))))
 
     def header(self, text: str) -> str:
+        """A section header as written: plain, markdown or shouting."""
         style = self.rng.random()
         if style < 0.12:
             return f"## {text.rstrip(':')}"
@@ -95,12 +98,13 @@ class PostingWriter(Writer):
         preferred = [s.name for s in truth if s.importance == "preferred"]
         nice = [s.name for s in truth if s.importance == "nice_to_have"]
         about = self.about(company, location)
-        paragraphs = [about] if rng.random() < 0.8 else []
+        about_first = rng.random() < 0.8
+        paragraphs = [about] if about_first else []
         paragraphs += self.role(family, title, preferred, required)
         paragraphs.append(self.requirements(truth))
         paragraphs.append(self.nice(nice))
         paragraphs.append(self.benefits())
-        if not paragraphs[0].startswith(about):
+        if not about_first:
             header = rng.choice(t["about_headers"]).format(company=company)
             paragraphs.append(f"{self.header(header)}\n{about}")
         closer = rng.choice(t["closers"]).format(company=company)

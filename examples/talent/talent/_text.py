@@ -61,12 +61,14 @@ def resolve_now(now: datetime | None) -> datetime:
 
 
 def join(items: Sequence[str], last: str = "and") -> str:
+    """English list: "a, b and c"."""
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} {last} {items[-1]}"
 
 
 def slug(text: str) -> str:
+    """ASCII, lower-case, dash-separated: for urls and email addresses."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "-".join("".join(c if c.isalnum() else " " for c in ascii_text.lower()).split())
 
@@ -87,7 +89,9 @@ class Writer:
         """How a skill is written: usually its name, sometimes an alias ("Postgres", "k8s")."""
         entry = self.tx.get(skill)
         options = [a for a in entry.aliases if "," not in a] if entry else []
-        text = skill if not options or self.rng.random() < 0.72 else self.rng.choice(options)
+        text = skill
+        if options and self.rng.random() >= 0.72:  # the first alias is the common one
+            text = options[0] if self.rng.random() < 0.6 else self.rng.choice(options)
         if skill in self.soft and self.rng.random() < 0.6:
             text = text.lower()
         if leading and text == "Go":  # "Go" opening a sentence is ambiguous by design
@@ -95,6 +99,7 @@ class Writer:
         return text
 
     def pick(self, pool: Sequence[str], k: int, taken: set[str]) -> list[str]:
+        """Up to ``k`` skills of ``pool`` not taken yet (and marks them taken)."""
         free = [s for s in pool if s not in taken]
         chosen = self.rng.sample(free, min(k, len(free)))
         taken.update(chosen)
