@@ -8,10 +8,12 @@ parameters (`sql`), and offers savepoints so one failing sink does not undo its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,6 +127,20 @@ class _SQLiteTx:
             self._depth -= 1
 
 
+def _use_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch to WAL. Several processes opening a new file at once can get "database is
+    locked" here without SQLite calling the busy handler, so wait and retry."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class SQLiteDatabase:
     """One connection per process, WAL, a busy timeout; writers take the lock up front."""
 
@@ -141,7 +157,7 @@ class SQLiteDatabase:
         )
         self._conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(self._conn, busy_timeout_ms / 1000)
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._lock = threading.RLock()
@@ -240,7 +256,11 @@ class PostgresDatabase:
             if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
                 raise ConfigError(f"schema name {schema!r} must be lower_snake_case")
             try:
-                with psycopg.connect(conninfo, autocommit=True) as conn:
+                # IF NOT EXISTS still races when two processes create the schema at once
+                with (
+                    psycopg.connect(conninfo, autocommit=True) as conn,
+                    contextlib.suppress(psycopg.errors.UniqueViolation),
+                ):
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             except psycopg.Error as exc:
                 raise ConfigError(f"cannot connect to PostgreSQL: {exc}".strip()) from exc

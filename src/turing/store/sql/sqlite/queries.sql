@@ -111,7 +111,8 @@ WHERE id = :id AND status = 'failed'
   );
 
 -- name: retry_failed
--- Only a subject's newest failed task, and only if the subject has no open task.
+-- Only a failed task that is its subject's newest (a newer version's task, whatever its
+-- status, supersedes it), and only if the subject has no open task.
 UPDATE turing_tasks
 SET status = 'pending', not_before = NULL, finished_at = NULL, updated_at = :now
 WHERE status = 'failed'
@@ -119,7 +120,7 @@ WHERE status = 'failed'
   AND NOT EXISTS (
     SELECT 1 FROM turing_tasks o
     WHERE o.workflow = turing_tasks.workflow AND o.subject = turing_tasks.subject
-      AND (o.status IN ('pending', 'running') OR (o.status = 'failed' AND o.id > turing_tasks.id))
+      AND (o.status IN ('pending', 'running') OR o.id > turing_tasks.id)
   );
 
 -- name: get_task

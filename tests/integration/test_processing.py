@@ -1,0 +1,258 @@
+"""Processing: claim, execute, sink, report; failing sinks; dry run. Both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from integration.domain import (
+    INSERT_RESULT,
+    Calls,
+    count_words,
+    orchestrator,
+    rows,
+    scalar,
+    summarize,
+    tag_answer,
+    tag_items,
+)
+from turing import FakeModel, Sink, SinkSQL
+from turing.store import Store
+from turing.store.db import Row, Tx
+
+
+def results(store: Store) -> dict[int, int]:
+    found = rows(store, "SELECT item_id, words FROM results ORDER BY item_id")
+    return {int(r["item_id"]): int(r["words"]) for r in found}
+
+
+def test_all_pending_processed_once(domain: Store, calls: Calls) -> None:
+    orch = orchestrator(domain, count_words(calls))
+    report = orch.process_pending_tasks()
+    assert (report.processed, report.succeeded, report.failed) == (10, 10, 0)
+    assert report.dry_run is False
+    assert report.per_workflow["count_words"].succeeded == 10
+    assert results(domain) == {i: i for i in range(1, 11)}
+    assert domain.queue_counts() == {"count_words": {"succeeded": 10}}
+    assert len(calls.script) == 10
+
+    again = orch.process_pending_tasks()
+    assert again.processed == 0
+    assert len(calls.script) == 10
+    assert scalar(domain, "SELECT COUNT(*) AS n FROM results") == 10
+
+
+def test_already_queued_tasks_are_processed_without_discovery(domain: Store, calls: Calls) -> None:
+    orch = orchestrator(domain, count_words(calls))
+    orch.discover_pending_tasks()
+    report = orch.process_pending_tasks(discover=False)
+    assert report.succeeded == 10
+    assert report.discovered == []
+
+
+def test_max_tasks_is_respected(domain: Store, calls: Calls) -> None:
+    orch = orchestrator(domain, count_words(calls), concurrency=2)
+    first = orch.process_pending_tasks(max_tasks=3)
+    assert first.processed == 3
+    assert len(results(domain)) == 3
+    assert domain.queue_counts() == {"count_words": {"pending": 7, "succeeded": 3}}
+    second = orch.process_pending_tasks(max_tasks=5)
+    assert second.processed == 5
+    rest = orch.process_pending_tasks()
+    assert rest.processed == 2
+    assert results(domain) == {i: i for i in range(1, 11)}
+    assert len(calls.script) == 10
+
+
+def test_workflows_filter(domain: Store, calls: Calls) -> None:
+    orch = orchestrator(domain, count_words(calls), tag_items())
+    report = orch.process_pending_tasks(workflows=["tag_items"])
+    assert set(report.per_workflow) == {"tag_items"}
+    assert report.succeeded == 10
+    assert [d.workflow for d in report.discovered] == ["tag_items"]
+    assert calls.script == []
+    assert results(domain) == {}
+    assert domain.queue_counts() == {"tag_items": {"succeeded": 10}}
+    # the other workflow's queued tasks are left alone by a filtered run
+    orch.discover_pending_tasks(["count_words"])
+    assert orch.process_pending_tasks(workflows=["tag_items"]).processed == 0
+    assert domain.queue_counts()["count_words"] == {"pending": 10}
+
+
+def test_several_workflows_in_one_call(domain: Store, calls: Calls) -> None:
+    model = FakeModel(tag_answer)
+    orch = orchestrator(domain, count_words(calls), tag_items(), model=model)
+    report = orch.process_pending_tasks()
+    assert report.succeeded == 20
+    assert {k: v.succeeded for k, v in report.per_workflow.items()} == {
+        "count_words": 10,
+        "tag_items": 10,
+    }
+    assert len(model.requests) == 10
+    tags = rows(domain, "SELECT item_id, tag FROM tags ORDER BY item_id, tag")
+    assert len(tags) == 20
+    assert {r["tag"] for r in tags if r["item_id"] == 4} == {"len4", "item"}
+    # repairs happened (fences, bare arrays) and are counted
+    assert report.repaired == 10
+    assert report.repairs["wrap_array"] == 5
+    assert report.repairs["strip_fences"] == 5
+    assert report.per_workflow["tag_items"].input_tokens > 0
+
+
+def test_source_depending_on_another_sink_runs_in_a_later_round(
+    domain: Store, calls: Calls
+) -> None:
+    orch = orchestrator(domain, summarize(calls), count_words(calls))
+    report = orch.process_pending_tasks()
+    assert report.per_workflow["count_words"].succeeded == 10
+    assert report.per_workflow["summarize"].succeeded == 10
+    summaries = rows(domain, "SELECT item_id, summary FROM summaries ORDER BY item_id")
+    assert [r["summary"] for r in summaries] == [f"{i} words" for i in range(1, 11)]
+    found = {d.workflow: d for d in report.discovered}
+    assert found["summarize"].enqueued == 10
+    assert orch.process_pending_tasks().processed == 0
+
+
+def test_max_tasks_holds_across_rounds(domain: Store, calls: Calls) -> None:
+    orch = orchestrator(domain, summarize(calls), count_words(calls))
+    report = orch.process_pending_tasks(max_tasks=12)
+    assert report.processed == 12
+    assert report.per_workflow["count_words"].processed == 10
+    assert report.per_workflow["summarize"].processed == 2
+
+
+def test_failed_run_fails_its_task_and_others_go_on(domain: Store, calls: Calls) -> None:
+    calls.fail_ids = {4}
+    orch = orchestrator(domain, count_words(calls))
+    report = orch.process_pending_tasks()
+    assert (report.succeeded, report.failed) == (9, 1)
+    assert report.failures == {"script_crash": 1}
+    assert 4 not in results(domain)
+    [failed] = rows(
+        domain, "SELECT subject, status, last_error FROM turing_tasks WHERE subject = '4'"
+    )
+    assert failed["status"] == "failed"
+    assert "cannot count item 4" in failed["last_error"]
+
+
+# --------------------------------------------------------------------- failing sinks
+def _sink_fn_failing_on(subject: str) -> Sink:
+    def write(tx: Tx, output: dict[str, Any], task: Mapping[str, Any]) -> None:
+        tx.sql(INSERT_RESULT, output)
+        tx.sql(
+            "INSERT INTO summaries (item_id, summary) VALUES (:item_id, 'partial')",
+            {"item_id": output["item_id"]},
+        )
+        if task["subject"] == subject:
+            raise RuntimeError(f"refusing subject {subject}")
+
+    return Sink(fn=write)
+
+
+def _sink_sql_failing_on(item_id: int) -> Sink:
+    # Second statement violates NOT NULL for one item only, after the first one wrote.
+    return Sink(
+        (
+            SinkSQL(INSERT_RESULT),
+            SinkSQL(
+                "INSERT INTO summaries (item_id, summary) VALUES "
+                f"(:item_id, CASE WHEN :item_id = {item_id} THEN NULL ELSE 'ok' END)"
+            ),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("sink", "mention"),
+    [
+        pytest.param(_sink_fn_failing_on("5"), "refusing subject 5", id="callable-raises"),
+        pytest.param(_sink_sql_failing_on(5), "summary", id="sql-constraint"),
+    ],
+)
+def test_failing_sink_fails_only_its_task_and_leaves_nothing(
+    domain: Store, calls: Calls, sink: Sink, mention: str
+) -> None:
+    orch = orchestrator(domain, count_words(calls, sink=sink))
+    report = orch.process_pending_tasks()
+    assert (report.processed, report.succeeded, report.failed) == (10, 9, 1)
+    assert report.failures == {"sink": 1}
+    # nothing the failing sink wrote remains, the others' writes do
+    assert sorted(results(domain)) == [i for i in range(1, 11) if i != 5]
+    summaries = rows(domain, "SELECT item_id FROM summaries ORDER BY item_id")
+    assert [r["item_id"] for r in summaries] == [i for i in range(1, 11) if i != 5]
+    [task] = rows(
+        domain, "SELECT id, status, last_error, lease_owner FROM turing_tasks WHERE subject = '5'"
+    )
+    assert task["status"] == "failed"
+    assert task["lease_owner"] is None
+    assert "sink" in task["last_error"]
+    assert mention in task["last_error"]
+    [run] = domain.runs(failed_only=True)
+    assert run["subject"] == "5"
+    assert run["error_kind"] == "sink"
+    assert run["task_id"] == task["id"]
+    assert domain.queue_counts() == {"count_words": {"failed": 1, "succeeded": 9}}
+
+
+# -------------------------------------------------------------------------- dry run
+def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (domain and turing_*), in a stable order."""
+    with store.db.read() as tx:
+        if tx.dialect == "sqlite":
+            names = [
+                r["name"]
+                for r in tx.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            ]
+        else:
+            names = [
+                r["table_name"]
+                for r in tx.sql(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema() ORDER BY table_name"
+                )
+            ]
+        assert "turing_tasks" in names and "items" in names
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for name in names:
+            found: list[Row] = tx.sql(f'SELECT * FROM "{name}"')
+            out[name] = sorted((tuple(r.items()) for r in found), key=repr)
+    return out
+
+
+def test_dry_run_changes_nothing(domain: Store, calls: Calls) -> None:
+    model = FakeModel(tag_answer)
+    orch = orchestrator(domain, count_words(calls), tag_items(), model=model)
+    # some state first: a finished task, queued tasks, history, a sync
+    orch.process_pending_tasks(max_tasks=2, workflows=["count_words"])
+    orch.discover_pending_tasks()
+    orch.sync_contracts()
+    before = dump(domain)
+    assert before["turing_tasks"] and before["turing_runs"]
+
+    report = orch.process_pending_tasks(dry_run=True)
+
+    assert dump(domain) == before
+    assert report.dry_run is True
+    assert report.as_dict()["dry_run"] is True
+    assert report.processed == 18  # 8 items still need a count, 10 need tags
+    assert report.succeeded == 18
+    assert len(model.requests) == 10  # models are called in a dry run
+    assert len(calls.script) == 2 + 8
+
+
+def test_dry_run_reports_a_failing_sink(domain: Store, calls: Calls) -> None:
+    orch = orchestrator(domain, count_words(calls, sink=_sink_sql_failing_on(3)))
+    before = dump(domain)
+    report = orch.process_pending_tasks(dry_run=True)
+    assert dump(domain) == before
+    assert (report.processed, report.succeeded, report.failed) == (10, 9, 1)
+    assert report.failures == {"sink": 1}
+
+
+def test_dry_run_respects_max_tasks(domain: Store, calls: Calls) -> None:
+    orch = orchestrator(domain, count_words(calls))
+    report = orch.process_pending_tasks(dry_run=True, max_tasks=4)
+    assert report.processed == 4
+    assert domain.queue_counts() == {}
