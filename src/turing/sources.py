@@ -10,9 +10,12 @@ result is stored exactly when its task completes.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from turing.store.db import Tx
@@ -135,12 +138,24 @@ def input_of(row: Mapping[str, Any], fields: Mapping[str, Mapping[str, Any]]) ->
     """The row restricted to the input contract's fields (all of it if none are declared).
 
     Databases hand JSON aggregates back as text (SQLite's json_group_array); where the
-    contract wants an object or array, such text is decoded.
+    contract wants an object or array, such text is decoded. PostgreSQL's NUMERIC, DATE,
+    TIMESTAMP and UUID values become the JSON numbers and strings SQLite would give.
     """
     out = dict(row) if not fields else {k: v for k, v in row.items() if k in fields}
-    for key, value in out.items():
+    for key, raw in out.items():
         schema = fields.get(key, {})
+        value = out[key] = _json_value(raw)
         if isinstance(value, str) and schema.get("type") in ("array", "object"):
             with contextlib.suppress(ValueError):  # else input validation says what is wrong
                 out[key] = json.loads(value)
     return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime.date | datetime.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value

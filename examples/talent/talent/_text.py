@@ -79,7 +79,7 @@ class Writer:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.tx = load_taxonomy()
-        self.t: dict[str, Any] = load_data()["templates"]
+        self.t: dict[str, list[str]] = load_data()["templates"]
         self.world: dict[str, Any] = load_data()["world"]
         meta = load_data()["families"]
         self.soft: list[str] = meta["soft_skills"]

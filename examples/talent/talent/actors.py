@@ -11,10 +11,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from talent import extractor
 from turing import ActorError, ModelRequest, ModelResponse, Usage
 from turing.actors.base import estimate_tokens
-
-from talent import extractor
 
 Handler = Callable[[Mapping[str, Any]], dict[str, Any]]
 

@@ -1,7 +1,14 @@
-"""`make demo`: build the sample database, then run job_skills and match_candidates through
-`turing exec` on a handful of recent postings and print the skills and top matches.
+"""`make demo`: the talent pipeline from an empty folder to matched candidates.
 
-Run from examples/talent: `python -m talent.demo [--postings N] [--seed N]`.
+1. Build the sample database (seeded: postings, profiles, skills taxonomy).
+2. One workflow on one input, as a user would try it first: `turing exec job_skills` and
+   `turing exec match_candidates` on the newest posting.
+3. The autonomous pipeline: `turing run` discovers all pending work (postings without
+   skills, profiles without skills, then postings without matches), processes it with
+   progress, writes the results and reports.
+4. A few results read back from the database, then `turing run` again: nothing pending.
+
+Run from examples/talent: `python -m talent.demo [--seed N]`.
 """
 
 from __future__ import annotations
@@ -25,11 +32,14 @@ HERE = Path(__file__).resolve().parent.parent
 console = Console()
 
 
+def _turing() -> str:
+    return shutil.which("turing", path=str(Path(sys.executable).parent)) or "turing"
+
+
 def turing_exec(workflow: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run `turing exec WORKFLOW --json` as a user would; fail loudly on a failed run."""
-    exe = shutil.which("turing", path=str(Path(sys.executable).parent)) or "turing"
+    """`turing exec WORKFLOW --json`; a failed run stops the demo with its message."""
     proc = subprocess.run(
-        [exe, "exec", workflow, "--input", json.dumps(payload), "--json"],
+        [_turing(), "exec", workflow, "--input", json.dumps(payload), "--json"],
         cwd=HERE,
         capture_output=True,
         text=True,
@@ -42,72 +52,102 @@ def turing_exec(workflow: str, payload: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def turing_run() -> None:
+    """`turing run` with its own progress bar and report on this terminal."""
+    console.print(f"[dim]$ turing run   (in {HERE.name}/)[/]")
+    code = subprocess.call([_turing(), "run", "--concurrency", "16"], cwd=HERE)
+    if code != 0:
+        raise SystemExit(f"turing run failed with exit code {code}")
+
+
+def single_posting(conn: sqlite3.Connection) -> None:
+    posting_id, title, company, description = conn.execute(
+        "SELECT posting_id, title, company, description FROM postings "
+        "ORDER BY fetched_at DESC, posting_id LIMIT 1"
+    ).fetchone()
+    console.rule(f"1. turing exec on posting {posting_id}: {title} at {company}")
+    payload = {
+        "posting_id": posting_id,
+        "title": title,
+        "company": company,
+        "description": description,
+    }
+    skills = turing_exec("job_skills", payload)
+    out = skills["output"]
+    table = Table(
+        "skill", "importance", "weight", "proficiency", "years", title="job_skills (1121)"
+    )
+    for s in out["skills"][:8]:
+        years = "" if s["years_required"] is None else str(s["years_required"])
+        table.add_row(s["name"], s["importance"], str(s["weight"]), s["proficiency"], years)
+    console.print(table)
+    console.print(
+        f"[dim]{len(out['skills'])} skills, {skills['attempts']} model call(s), "
+        f"{len(skills['repairs'])} repair(s), fingerprint {skills['fingerprint'][:12]}[/]"
+    )
+    wanted = [{"name": s["name"], "weight": s["weight"]} for s in out["skills"]]
+    matched = turing_exec("match_candidates", {"posting_id": posting_id, "skills": wanted, "k": 3})
+    best = ", ".join(f"{m['profile_id']} ({m['score']:.2f})" for m in matched["output"]["matches"])
+    console.print(
+        f"match_candidates top 3 (skills scanned from CV text, none extracted yet): {best}"
+    )
+
+
+def show_results(conn: sqlite3.Connection) -> None:
+    console.rule("3. results in the database")
+    postings = conn.execute(
+        "SELECT posting_id, title FROM postings ORDER BY fetched_at DESC, posting_id LIMIT 3"
+    ).fetchall()
+    for posting_id, title in postings:
+        skills = conn.execute(
+            "SELECT skill, importance, weight FROM posting_skills WHERE posting_id = ? "
+            "ORDER BY weight DESC, skill LIMIT 6",
+            (posting_id,),
+        ).fetchall()
+        listed = ", ".join(f"{name} ({weight}, {imp})" for name, imp, weight in skills)
+        console.print(f"[bold]{title}[/] (posting {posting_id}): {listed}")
+    table = Table(
+        "role", "rank", "candidate", "score", "matched", title="top 5 candidates per role"
+    )
+    for posting_id, title in postings:
+        rows = conn.execute(
+            "SELECT m.rank, p.full_name, p.headline, m.score, m.matched_skills"
+            " FROM posting_matches m "
+            "JOIN profiles p ON p.profile_id = m.profile_id WHERE m.posting_id = ? "
+            "ORDER BY m.rank LIMIT 5",
+            (posting_id,),
+        ).fetchall()
+        for rank, name, headline, score, matched in rows:
+            who = f"{name}, {headline.split(' | ')[0]}" if headline else name
+            role = title if rank == 1 else ""
+            table.add_row(
+                role, str(rank), who, f"{score:.2f}", f"{len(json.loads(matched))} skills"
+            )
+    console.print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--postings", type=int, default=3, help="how many postings to run")
     parser.add_argument("--seed", type=int, default=1121)
     args = parser.parse_args()
-
     db = HERE / "talent.db"
+    for leftover in (db, db.with_name("talent.db-wal"), db.with_name("talent.db-shm")):
+        leftover.unlink(missing_ok=True)
+    console.rule("[bold]Turing demo: the talent example (offline extractor, no model needed)")
     started = time.perf_counter()
     counts = build_database(db, seed=args.seed)
-    console.rule("[bold]Turing demo: talent example (offline extractor, no model needed)")
     console.print(
         f"Built {db.name} in {time.perf_counter() - started:.1f}s: "
-        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + ", ".join(f"{v:,} {k}" for k, v in counts.items())
     )
     with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT posting_id, title, company, description FROM postings "
-            "ORDER BY fetched_at DESC, posting_id LIMIT ?",
-            (args.postings,),
-        ).fetchall()
-    for posting_id, title, company, description in rows:
-        console.rule(f"posting {posting_id}: {title} at {company}")
-        skills = turing_exec(
-            "job_skills",
-            {
-                "posting_id": posting_id,
-                "title": title,
-                "company": company,
-                "description": description,
-            },
-        )
-        out = skills["output"]
-        table = Table(
-            "skill", "importance", "weight", "proficiency", "years", title="job_skills (1121)"
-        )
-        for s in out["skills"]:
-            table.add_row(
-                s["name"],
-                s["importance"],
-                str(s["weight"]),
-                s["proficiency"],
-                str(s["years_required"] or ""),
-            )
-        console.print(table)
-        console.print(
-            f"[dim]{skills['attempts']} model call(s), {len(skills['repairs'])} repair(s), "
-            f"fingerprint {skills['fingerprint'][:12]}[/]"
-        )
-        matched = turing_exec(
-            "match_candidates",
-            {
-                "posting_id": posting_id,
-                "skills": [{"name": s["name"], "weight": s["weight"]} for s in out["skills"]],
-                "k": 5,
-            },
-        )["output"]
-        table = Table("rank", "profile", "score", "matched skills", title="match_candidates: top 5")
-        for rank, m in enumerate(matched["matches"], 1):
-            table.add_row(
-                str(rank), str(m["profile_id"]), f"{m['score']:.2f}", ", ".join(m["matched_skills"])
-            )
-        console.print(table)
-        console.print(
-            f"[dim]{matched['candidates_considered']} candidates considered, "
-            f"{matched['scored_from_cv_text']} scored from CV text (no extracted skills yet)[/]"
-        )
+        single_posting(conn)
+    console.rule("2. turing run: discover, process, report")
+    turing_run()
+    with sqlite3.connect(db) as conn:
+        show_results(conn)
+    console.rule("4. turing run again")
+    turing_run()
     console.rule("[bold green]done")
 
 

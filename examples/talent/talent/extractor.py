@@ -43,21 +43,26 @@ __all__ = [
 ]
 
 PROFICIENCIES = ("beginner", "intermediate", "advanced", "expert")
-_NICE_WORDS = ("nice to have", "nice-to-have", "bonus", "a plus", "extra credit", "good to have")
-_NICE_WORDS += ("great to have", "preferred qualifications", "desirable", "optional")
-_REQUIRED_WORDS = ("requirement", "must have", "must-have", "you'll need", "you will need")
-_REQUIRED_WORDS += ("what you need", "looking for", "your profile", "qualifications", "required")
-_REQUIRED_WORDS += ("what you bring", "who you are", "you have", "essential", "minimum")
-_OTHER_WORDS = ("about", "role", "responsibilit", "what you'll do", "what you will do", "mission")
-_OTHER_WORDS += ("work on", "offer", "benefit", "perk", "why join", "in it for you", "apply")
-_OTHER_WORDS += ("the team", "the job", "overview", "description", "location", "salary")
+# Header vocabulary, matched anywhere in a lower-cased header label.
+_NICE_HEADER = re.compile(
+    r"nice.to.have|bonus|a plus|extra credit|(?:good|great) to have|preferred qualif|desirable"
+    r"|optional"
+)
+_REQUIRED_HEADER = re.compile(
+    r"requirement|must.have|you(?:'ll| will)? need|looking for|your profile|qualifications"
+    r"|required|what you bring|who you are|you have|essential|minimum"
+)
+_OTHER_HEADER = re.compile(
+    r"about|role|responsibilit|what you(?:'ll| will) do|mission|work on|offer|benefit|perk"
+    r"|why join|in it for you|apply|the team|the job|overview|description|location|salary"
+)
 
 
 def _posting_section(label: str) -> str:
     lowered = label.casefold()
-    if any(word in lowered for word in _NICE_WORDS):
+    if _NICE_HEADER.search(lowered):
         return "nice_to_have"
-    if any(word in lowered for word in _REQUIRED_WORDS):
+    if _REQUIRED_HEADER.search(lowered):
         return "required"
     return "other"
 
@@ -69,7 +74,7 @@ def _posting_header(text: str) -> str | None:
         return None
     label, rest = parts
     lowered = label.casefold()
-    if any(word in lowered for word in _NICE_WORDS + _REQUIRED_WORDS + _OTHER_WORDS):
+    if any(p.search(lowered) for p in (_NICE_HEADER, _REQUIRED_HEADER, _OTHER_HEADER)):
         return label  # a known header, possibly with inline content ("Requirements: Python")
     if not rest and (text.rstrip().endswith(":") or text.lstrip().startswith("#")):
         return label  # an unknown header: starts an "other" section
@@ -217,7 +222,7 @@ def _profile_confidence(sections: set[str]) -> float:
 def extract_profile_skills(profile_id: int, cv_text: str) -> dict[str, Any]:
     """Skills a CV shows, each with a confidence and the line that shows it."""
     found = gather(cv_text, cv_lines(cv_text))
-    skills = []
+    skills: list[dict[str, Any]] = []
     for name, info in found.items():
         best = info.first_in("experience", "skills", "summary", "head", "other", "education")
         assert best is not None

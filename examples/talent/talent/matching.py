@@ -65,14 +65,16 @@ def rank_candidates(
     if total <= 0 or k <= 0:
         return []
     related = {name: _neighbours(name, tx) for name in wanted}
-    ranked = []
+    ranked: list[dict[str, Any]] = []
     for candidate in candidates:
         profile_id, raw = candidate[0], candidate[1]
         has: dict[str, float] = {}
         for skill_name, confidence in raw.items():
             key = _canonical(skill_name, tx)
             has[key] = max(has.get(key, 0.0), min(1.0, max(0.0, float(confidence))))
-        score, matched, missing = 0.0, [], []
+        score = 0.0
+        matched: list[str] = []
+        missing: list[str] = []
         for name, weight in wanted.items():
             partial = [has[n] * PARTIAL_CREDIT for n in related[name] if n in has]
             credit = max([has.get(name, 0.0), *partial])

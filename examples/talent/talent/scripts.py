@@ -6,10 +6,9 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from turing import ScriptContext
-
 from talent.matching import load_candidates, rank_candidates
 from talent.taxonomy import load_taxonomy
+from turing import ScriptContext
 
 
 def connect(ctx: ScriptContext) -> sqlite3.Connection:
@@ -29,8 +28,9 @@ def check_cv(data: dict[str, Any]) -> dict[str, Any]:
     for job in profile.get("experience", []):
         end = job.get("end_year")
         if end is not None and end < job["start_year"]:
+            start = job["start_year"]
             raise ValueError(
-                f"experience at {job['company']!r} ends ({end}) before it starts ({job['start_year']})"
+                f"experience at {job['company']!r} ends ({end}) before it starts ({start})"
             )
     this_year = datetime.now(UTC).year
     if any(job["start_year"] > this_year for job in profile.get("experience", [])):

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeAlias
 
 DATA_FILE = Path(__file__).with_name("data") / "taxonomy.json"
 
@@ -61,11 +62,14 @@ class Mention:
     end: int
 
 
+_Node: TypeAlias = "dict[str, _Node]"
+
+
 class _Trie:
     """Character trie rendered as one regex, so matching costs one pass per text."""
 
     def __init__(self) -> None:
-        self.root: dict[str, dict] = {}
+        self.root: _Node = {}
 
     def add(self, term: str) -> None:
         node = self.root
@@ -76,7 +80,7 @@ class _Trie:
     def pattern(self) -> str:
         return self._render(self.root) or "(?!)"
 
-    def _render(self, node: dict[str, dict]) -> str:
+    def _render(self, node: _Node) -> str:
         branches = [
             self._char(char) + self._render(child) for char, child in sorted(node.items()) if char
         ]

@@ -169,6 +169,11 @@ def print_report(report: Report) -> None:
     failed_discovery = [d for d in report.discovered if d.error]
     for d in failed_discovery:
         state.err.print(f"[red]error:[/] {escape(d.error or '')} (nothing enqueued for it)")
+    if report.processed == 0 and not report.dry_run:
+        out.print(
+            "nothing pending: every discovered subject is done (see turing history --failed)."
+        )
+        return
     table = Table(
         "workflow", "processed", "succeeded", "failed", "repaired", "tokens in/out", title="report"
     )
@@ -191,8 +196,6 @@ def print_report(report: Report) -> None:
         out.print(
             "repairs by kind: " + ", ".join(f"{k} {v}" for k, v in report.repairs.most_common())
         )
-    if report.processed == 0 and not report.dry_run:
-        out.print("nothing pending.")
 
 
 @app.command()
