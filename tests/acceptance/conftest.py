@@ -27,9 +27,11 @@ Runner = Callable[..., Ran]
 def turing(tmp_path: Path) -> Runner:
     """Run `python -m turing ARGS` in `cwd` (default: tmp_path) with a clean TURING_* env."""
 
-    def run(*args: str, cwd: Path | None = None, timeout: float = 60) -> Ran:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TURING_")}
-        env["COLUMNS"] = "200"
+    def run(
+        *args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> Ran:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("TURING_")}
+        env = {**base, "COLUMNS": "200", **(env or {})}
         proc = subprocess.run(
             [sys.executable, "-m", "turing", *args],
             cwd=cwd or tmp_path,
