@@ -50,7 +50,7 @@ def _pg_unreachable() -> str | None:
                     conn.execute("SELECT 1")
                 _pg_problem.append(None)
             except psycopg.Error as exc:
-                _pg_problem.append(f"{type(exc).__name__}: {exc}".strip())
+                _pg_problem.append(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
     return _pg_problem[0]
 
 

@@ -101,6 +101,7 @@ def count_words(
     source: Source | None = None,
     sink: Sink | None = None,
     name: str = "count_words",
+    run: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Workflow:
     def count(data: dict[str, Any]) -> dict[str, Any]:
         calls.script.append(data)
@@ -116,7 +117,7 @@ def count_words(
         subject_key="item_id",
         source=source or Source(sql=PENDING_ITEMS),
         sink=sink or Sink.sql(INSERT_RESULT),
-        steps=[ScriptStep("count", run=count)],
+        steps=[ScriptStep("count", run=run or count)],
     )
 
 

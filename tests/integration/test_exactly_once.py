@@ -223,3 +223,49 @@ def test_two_orchestrators_at_once_write_each_result_once(backend: Backend) -> N
     finally:
         for s in stores:
             s.close()
+
+
+def test_result_of_a_worker_whose_lease_ran_out_is_discarded(backend: Backend) -> None:
+    """Worker A is slow and its lease runs out; B reclaims and finishes; A's late result
+    is recorded as discarded and never reaches the sink."""
+    slow_started = threading.Event()
+    release_slow = threading.Event()
+
+    def slow(data: dict[str, Any]) -> dict[str, Any]:
+        slow_started.set()
+        release_slow.wait(10)
+        return {"item_id": data["item_id"], "words": 999}
+
+    stores = [backend.store(), backend.store()]
+    try:
+        with stores[0].db.tx() as tx:
+            for ddl in DOMAIN_TABLES:
+                tx.sql(ddl)
+        add_items(stores[0], [1])
+        wf_a = count_words(Calls(), run=slow)
+        a = orchestrator(stores[0], wf_a, lease_s=0.05, worker_id="a")
+        b = orchestrator(stores[1], count_words(Calls()), worker_id="b")
+        reports: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: reports.update(a=a.process_pending_tasks()))
+        thread.start()
+        assert slow_started.wait(10)
+        time.sleep(0.1)  # A's lease is over by now
+        reports["b"] = b.process_pending_tasks(discover=False)
+        release_slow.set()
+        thread.join(10)
+
+        assert reports["b"].succeeded == 1
+        assert reports["a"].per_workflow["count_words"].lost == 1
+        assert reports["a"].succeeded == 0
+        assert rows(stores[0], "SELECT item_id, words FROM results") == [{"item_id": 1, "words": 1}]
+        runs = {
+            r["worker"]: r["status"]
+            for r in rows(stores[0], "SELECT worker, status FROM turing_runs")
+        }
+        assert runs == {"a": "discarded", "b": "succeeded"}
+        [task] = rows(stores[0], "SELECT status, attempts FROM turing_tasks")
+        assert (task["status"], task["attempts"]) == ("succeeded", 2)
+    finally:
+        release_slow.set()
+        for s in stores:
+            s.close()

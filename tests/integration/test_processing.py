@@ -18,7 +18,7 @@ from integration.domain import (
     tag_answer,
     tag_items,
 )
-from turing import FakeModel, Sink, SinkSQL
+from turing import FakeModel, Sink, SinkSQL, Source
 from turing.store import Store
 from turing.store.db import Row, Tx
 
@@ -256,3 +256,31 @@ def test_dry_run_respects_max_tasks(domain: Store, calls: Calls) -> None:
     report = orch.process_pending_tasks(dry_run=True, max_tasks=4)
     assert report.processed == 4
     assert domain.queue_counts() == {}
+
+
+def test_percent_signs_and_casts_in_source_and_sink_sql(domain: Store, calls: Calls) -> None:
+    source = Source(
+        sql={
+            "sqlite": "SELECT item_id, text FROM items WHERE text LIKE 'w0%' AND item_id <= 3",
+            "postgres": "SELECT item_id::int AS item_id, text::text FROM items "
+            "WHERE text LIKE 'w0%' AND item_id <= 3",
+        }
+    )
+    sink = Sink(
+        (
+            SinkSQL(
+                {
+                    "sqlite": "INSERT INTO summaries (item_id, summary) "
+                    "VALUES (:item_id, '100% ' || :words)",
+                    "postgres": "INSERT INTO summaries (item_id, summary) "
+                    "VALUES (:item_id::int, '100% ' || :words::text)",
+                }
+            ),
+        )
+    )
+    orch = orchestrator(domain, count_words(calls, source=source, sink=sink))
+    [d] = orch.discover_pending_tasks()
+    assert (d.error, d.count) == (None, 3)
+    assert orch.process_pending_tasks().succeeded == 3
+    found = rows(domain, "SELECT summary FROM summaries ORDER BY item_id")
+    assert [r["summary"] for r in found] == ["100% 1", "100% 2", "100% 3"]
