@@ -12,6 +12,7 @@ its own transaction, guarded by status and lease owner, with the sink inside it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -372,9 +373,15 @@ class Orchestrator:
                     tx, output, {"subject": task.subject, "id": task.id, "input": task.input}
                 )
 
-        outcome = self.store.complete(
-            task, self.worker_id, result, sink=write, worker=self.worker_id
-        )
+        try:
+            outcome = self.store.complete(
+                task, self.worker_id, result, sink=write, worker=self.worker_id
+            )
+        except Exception as exc:  # the database failed us: fail this task, keep the batch going
+            outcome = "internal"
+            reason = f"completing the task failed: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):  # else the lease expires and it is reclaimed
+                self.store.fail(task, self.worker_id, reason)
         report.add(result, outcome)
         if on_result is not None:
             on_result(task, result, outcome)
@@ -455,10 +462,19 @@ class Orchestrator:
                     for v in Contract(fields[key]).violations(value):
                         out.append(f"{where}: input {key}{v.path[1:]}: {v.message}")
             produced_props: dict[str, Any] = dict(previous.output.fields) if previous else {}
+            produced_required = previous.output.required if previous else frozenset()
             for req in wf.input.required:
-                if req not in given and req not in produced_props:
+                if req in given:
+                    continue
+                if req not in produced_props:
                     src = f"{previous.name} does not produce it" if previous else "it is not given"
                     out.append(f"{where}: required input {req!r} is missing ({src})")
+                elif req not in produced_required:
+                    assert previous is not None
+                    out.append(
+                        f"{where}: required input {req!r} is only optionally produced by "
+                        f"{previous.name}; give it explicitly"
+                    )
             for key, sub in fields.items():
                 if key in produced_props and key not in given and previous is not None:
                     for p in compat_problems(produced_props[key], sub, f"$.{key}"):
@@ -509,23 +525,15 @@ class Orchestrator:
             row = stored.pop(wf.name, None)
             if row is None:
                 drift.append({"workflow": wf.name, "change": "not in database"})
-            elif row["fingerprint"] != fp:
-                old = json.loads(row["definition"])
-                changed = [
-                    k
-                    for k in (
-                        "version",
-                        "input_hash",
-                        "output_hash",
-                        "description",
-                        "steps",
-                        "alias",
-                    )
-                    if canonical(old.get(k)) != canonical(wf.describe().get(k))
-                ]
-                drift.append(
-                    {"workflow": wf.name, "change": "differs", "fields": changed or ["fingerprint"]}
-                )
+                continue
+            current = wf.describe()
+            if row["fingerprint"] == fp and row["definition"] == canonical(current):
+                continue
+            old = json.loads(row["definition"])
+            changed = [k for k in current if canonical(old.get(k)) != canonical(current[k])]
+            if row["fingerprint"] != fp and "fingerprint" not in changed:
+                changed.append("fingerprint")  # e.g. an actor now resolves to another model
+            drift.append({"workflow": wf.name, "change": "differs", "fields": changed})
         for name in stored:
             drift.append({"workflow": name, "change": "only in database"})
         return drift

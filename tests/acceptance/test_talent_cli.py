@@ -145,3 +145,32 @@ def test_run_history_runs_show_and_retry(
     assert nothing.code == 0 and "0 failed task(s) requeued" in nothing.out
     not_failed = turing("retry", str(runs[0]["task_id"]), cwd=folder, env=env)
     assert not_failed.code == 2 and "succeeded, not failed" in not_failed.err
+
+
+def test_profile_import_dry_run_then_real(
+    talent: tuple[Path, dict[str, str]], turing: Runner
+) -> None:
+    folder, env = talent
+    db = folder / "talent.db"
+    with sqlite3.connect(db) as conn:
+        cv = conn.execute("SELECT cv_text FROM profiles WHERE profile_id = 5").fetchone()[0]
+        before = conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0]
+    payload = json.dumps({"cv_text": cv, "source": "upload"})
+    dry = turing("exec", "1126", "--input", payload, "--dry-run", "--json", cwd=folder, env=env)
+    assert dry.code == 0, dry.err
+    assert json.loads(dry.out)["output"]["dry_run"] is True
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0] == before
+    real = turing("exec", "profile_import", "--input", payload, "--json", cwd=folder, env=env)
+    out = json.loads(real.out)["output"]
+    assert out["profile_id"] == before + 1 and out["skills"] > 0
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT full_name, source FROM profiles WHERE profile_id = ?", (out["profile_id"],)
+        ).fetchone()
+    assert row == (out["full_name"], "upload")
+    garbage = turing(
+        "exec", "profile_import", "--input", '{"cv_text": "nothing that looks like a CV here"}',
+        cwd=folder, env=env,
+    )  # fmt: skip
+    assert garbage.code == 1 and "(output_invalid)" in garbage.err and "$.full_name" in garbage.err

@@ -184,3 +184,24 @@ def test_failing_step_stops_the_chain(setup: tuple[Any, Log, FakeModel], store: 
     assert model.requests == []  # the step after the failure never ran
     assert report.as_dict()["stopped_at"] == "explode"
     assert [r["status"] for r in store.runs(failed_only=True)] == ["failed"]
+
+
+class MaybeCounted(BaseModel):
+    text: str
+    words: int | None = None
+
+
+def test_required_input_only_optionally_produced_is_rejected(store: Store) -> None:
+    log = Log()
+    maybe = Workflow(
+        "maybe_count",
+        input=Text,
+        output=MaybeCounted,
+        steps=[_script(log, "maybe", lambda d: {"text": d["text"]})],
+    )
+    orch = orchestrator(store, maybe, *workflows(log))
+    with pytest.raises(ChainError, match="'words' is only optionally produced by maybe_count"):
+        orch.chain_workflows([("maybe_count", {"text": "a b"}), ("label", {})])
+    assert log.scripts == []
+    given = orch.check_chain([("maybe_count", {"text": "a b"}), ("label", {"words": 2})])
+    assert given == []

@@ -284,3 +284,24 @@ def test_percent_signs_and_casts_in_source_and_sink_sql(domain: Store, calls: Ca
     assert orch.process_pending_tasks().succeeded == 3
     found = rows(domain, "SELECT summary FROM summaries ORDER BY item_id")
     assert [r["summary"] for r in found] == ["100% 1", "100% 2", "100% 3"]
+
+
+def test_a_database_error_while_completing_fails_that_task_only(
+    domain: Store, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = domain.complete
+
+    def flaky(task: Any, *args: Any, **kwargs: Any) -> str:
+        if task.subject == "4":
+            raise ConnectionError("server closed the connection unexpectedly")
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(domain, "complete", flaky)
+    report = orchestrator(domain, count_words(calls)).process_pending_tasks()
+    assert (report.processed, report.succeeded, report.failed) == (10, 9, 1)
+    assert report.failures == {"internal": 1}
+    [failed] = rows(
+        domain, "SELECT subject, status, last_error FROM turing_tasks WHERE subject = '4'"
+    )
+    assert failed["status"] == "failed" and "server closed the connection" in failed["last_error"]
+    assert 4 not in results(domain)

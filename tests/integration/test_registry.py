@@ -123,3 +123,26 @@ def test_diff_is_empty_after_sync_and_reports_drift(store: Store, calls: Calls) 
     assert drift["tag_items"] == {"workflow": "tag_items", "change": "only in database"}
     assert drift["summarize"] == {"workflow": "summarize", "change": "not in database"}
     assert len(drift) == 3
+
+
+def test_description_change_is_synced_and_shown_as_drift(store: Store) -> None:
+    def described(text: str) -> Workflow:
+        return Workflow(
+            "count_words",
+            input=ItemIn,
+            output=WordsOut,
+            description=text,
+            steps=[ScriptStep("count", run=_count)],
+        )
+
+    orchestrator(store, described("Counts words.")).sync_contracts()
+    changed = orchestrator(store, described("Counts the words of an item."))
+    [drift] = changed.diff_contracts()
+    assert drift["change"] == "differs" and drift["fields"] == ["description"]
+    [change] = changed.sync_contracts()
+    assert (change.action, change.contracts) == ("updated", ())
+    assert (
+        json.loads(store.registry()[0]["definition"])["description"]
+        == "Counts the words of an item."
+    )
+    assert changed.diff_contracts() == []

@@ -80,7 +80,9 @@ class Store:
                         now=now,
                     )
                     new_roles.append(role)
-            if old is not None and old["fingerprint"] == fingerprint and not new_roles:
+            definition = canonical(description)
+            same = old is not None and old["fingerprint"] == fingerprint
+            if same and old is not None and old["definition"] == definition and not new_roles:
                 return SyncChange(name, "unchanged", (), int(old["version"]))
             tx.x(
                 "upsert_workflow",
@@ -89,7 +91,7 @@ class Store:
                 description=description.get("description", ""),
                 version=description["version"],
                 fingerprint=fingerprint,
-                definition=canonical(description),
+                definition=definition,
                 now=now,
             )
         return SyncChange(
@@ -238,6 +240,14 @@ class Store:
                 status="discarded",
                 error=("lease_lost", "lease lost: result discarded"),
             )
+
+    def fail(self, task: TaskRow, owner: str, reason: str) -> bool:
+        """Fail a claimed task outside the normal completion path (guarded by the lease)."""
+        with self.db.tx() as tx:
+            n: int = tx.x(
+                "fail_task", id=task.id, owner=owner, error=reason[:2000], now=time.time()
+            )
+        return n == 1
 
     def release(self, task: TaskRow, owner: str) -> bool:
         with self.db.tx() as tx:
