@@ -184,6 +184,20 @@ class _Run:
             )
         return value
 
+    def _attempt(
+        self,
+        where: tuple[str, int, str, tuple[dict[str, str], ...], float],
+        raw: str,
+        usage: Usage,
+        **extra: Any,
+    ) -> None:
+        """Record one call: where = (step, attempt number, actor, messages sent, start time)."""
+        step, number, actor, sent, began = where
+        latency = time.perf_counter() - began
+        self.result.attempts.append(
+            Attempt(step, number, actor, sent, raw, usage, latency, **extra)
+        )
+
     async def llm(
         self, cs: CompiledStep, step: LLMStep, variables: dict[str, Any], record: StepResult
     ) -> Any:
@@ -212,41 +226,23 @@ class _Run:
                 variables=variables,
             )
             began = time.perf_counter()
+            where = (step.name, number, actor.identity, _dump(messages), began)
             try:
                 response = await asyncio.wait_for(actor.complete(request), step.timeout)
             except Exception as exc:  # any provider failure ends the step, never the run
                 message = _actor_message(exc, step.timeout)
-                latency = time.perf_counter() - began
-                self.result.attempts.append(
-                    Attempt(
-                        step.name,
-                        number,
-                        actor.identity,
-                        _dump(messages),
-                        "",
-                        Usage(),
-                        latency,
-                        error=message,
-                    )
-                )
+                self._attempt(where, "", Usage(), error=message)
                 record.attempts = number
                 raise _StepFailed(
                     RunError("actor", f"{actor.identity}: {message}", step.name)
                 ) from exc
-            latency = time.perf_counter() - began
             outcome = repair(response.text, contract, self.data)
-            self.result.attempts.append(
-                Attempt(
-                    step.name,
-                    number,
-                    actor.identity,
-                    _dump(messages),
-                    response.text,
-                    response.usage,
-                    latency,
-                    outcome.repairs,
-                    outcome.violations,
-                )
+            self._attempt(
+                where,
+                response.text,
+                response.usage,
+                repairs=outcome.repairs,
+                violations=outcome.violations,
             )
             record.attempts = number
             record.usage = record.usage + response.usage

@@ -174,18 +174,7 @@ class Store:
                 **_filter(workflows),
             )
         rows.sort(key=lambda r: (-r["priority"], r["id"]))
-        return [
-            TaskRow(
-                r["id"],
-                r["workflow"],
-                r["version"],
-                r["subject"],
-                json.loads(r["input"]),
-                r["attempts"],
-                r["priority"],
-            )
-            for r in rows
-        ]
+        return [_task(r) for r in rows]
 
     def complete(
         self,
