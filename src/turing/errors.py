@@ -95,11 +95,26 @@ class TemplateRenderError(TuringError):
 
 
 class ActorError(TuringError):
-    """An actor failed; `transient` says whether trying again may help."""
+    """An actor failed.
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    `transient` says whether trying again may help (timeouts, refused connections, 5xx,
+    429); `retry_after` is the server's Retry-After in seconds when it sent one; `kind` is
+    a short label for reports: timeout, connection, server, rate_limit, auth, not_found,
+    bad_request, bad_response, unknown.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+        kind: str = "unknown",
+    ) -> None:
         super().__init__(message)
         self.transient = transient
+        self.retry_after = retry_after
+        self.kind = kind
 
 
 class ScriptError(TuringError):

@@ -1,0 +1,85 @@
+"""Actor settings: what `provider:model` strings and `[actors.NAME]` tables in turing.toml
+resolve to. Providers receive one `ActorSettings` and nothing else."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from turing.errors import ConfigError
+
+# Where each provider listens when no base_url is given.
+DEFAULT_BASE_URLS = {
+    "ollama": "http://127.0.0.1:11434",
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+}
+
+
+@dataclass(frozen=True)
+class ActorSettings:
+    """One model behind one provider, with everything needed to call and to bill it.
+
+    `api_key_env` names the environment variable holding the key; the key itself is read
+    only when a client is built and never stored, logged or put in an error message.
+    `temperature`, `seed`, `timeout` and `max_tokens` override the step's values when set.
+    Prices are per million tokens. `structured` is the OpenAI-compatible output mode:
+    "json_schema" (strict schema), "json_object", or "auto" (json_schema for api.openai.com
+    and the simulator, json_object elsewhere).
+    """
+
+    provider: str
+    model: str
+    name: str = ""
+    base_url: str | None = None
+    api_key_env: str | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    timeout: float | None = None
+    max_tokens: int | None = None
+    price_input: float = 0.0
+    price_output: float = 0.0
+    max_concurrency: int | None = None
+    max_retries: int = 3
+    structured: str = "auto"
+    num_ctx: int | None = None
+    keep_alive: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: str, **overrides: Any) -> ActorSettings:
+        """`ollama:qwen2.5:7b` -> provider "ollama", model "qwen2.5:7b" (split at the 1st colon)."""
+        provider, sep, model = spec.partition(":")
+        if not sep or not provider or not model:
+            raise ConfigError(
+                f"actor spec {spec!r} must look like provider:model, e.g. ollama:qwen2.5:7b"
+            )
+        return cls(provider=provider, model=model, name=overrides.pop("name", spec), **overrides)
+
+    @property
+    def url(self) -> str:
+        return (self.base_url or DEFAULT_BASE_URLS.get(self.provider, "")).rstrip("/")
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.price_input + output_tokens * self.price_output) / 1_000_000
+
+    def with_(self, **changes: Any) -> ActorSettings:
+        return replace(self, **changes)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings that change behaviour, for fingerprints (never the key)."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "base_url": self.url,
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "max_tokens": self.max_tokens,
+            "structured": self.structured,
+            "num_ctx": self.num_ctx,
+            "options": self.options,
+        }
