@@ -31,8 +31,9 @@ def create(settings: ActorSettings) -> Actor:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        hint = f"pip install 'turing[{extra}]'"
         raise ConfigError(
-            f"provider {settings.provider!r} needs its client: pip install 'turing[{extra}]' ({exc})"
+            f"provider {settings.provider!r} needs its client: {hint} ({exc})"
         ) from exc
     actor: Actor = module.create(settings)
     return actor
