@@ -26,11 +26,19 @@ class Message:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one or more calls; adding two sums them."""
+    """What one or more calls spent; adding two sums them.
+
+    `cost` is in the currency of the actor's prices (per million tokens); `cached` counts
+    answers served from the response cache (they spend nothing); `retries` counts transient
+    failures that were retried before an answer came.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     calls: int = 0
+    cost: float = 0.0
+    cached: int = 0
+    retries: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -41,13 +49,19 @@ class Usage:
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.calls + other.calls,
+            self.cost + other.cost,
+            self.cached + other.cached,
+            self.retries + other.retries,
         )
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "calls": self.calls,
+            "cost": round(self.cost, 8),
+            "cached": self.cached,
+            "retries": self.retries,
         }
 
 

@@ -273,6 +273,43 @@ class Store:
             out.setdefault(r["workflow"], {})[r["status"]] = int(r["n"])
         return out
 
+    # --------------------------------------------------------------------- cache
+    def cache_get(self, key: str) -> Row | None:
+        """A cached response (and counts the hit), or None."""
+        with self.db.tx() as tx:
+            row: Row | None = tx.one("cache_get", key=key)
+            if row is not None:
+                tx.x("cache_hit", key=key, now=time.time())
+        return row
+
+    def cache_peek(self, key: str) -> Row | None:
+        """Read-only lookup (dry runs must not even count hits)."""
+        with self.db.read() as tx:
+            row: Row | None = tx.one("cache_get", key=key)
+        return row
+
+    def cache_put(
+        self,
+        key: str,
+        *,
+        actor: str,
+        model: str,
+        response: str,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        with self.db.tx() as tx:
+            tx.x(
+                "cache_put",
+                key=key,
+                actor=actor,
+                model=model,
+                response=response,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                now=time.time(),
+            )
+
     # ------------------------------------------------------------------- history
     def record_run(
         self,
@@ -324,6 +361,9 @@ class Store:
             repairs=len(result.repairs),
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
+            cost=usage.cost,
+            cached=usage.cached,
+            retries=usage.retries,
         )
         assert row is not None
         run_id = int(row["id"])
@@ -341,6 +381,9 @@ class Store:
                 latency_ms=a.latency_s * 1000,
                 violations=json.dumps([v.__dict__ for v in a.violations]),
                 error=a.error,
+                cost=a.usage.cost,
+                cached=a.usage.cached,
+                retries=a.usage.retries,
             )
         for step, r in result.repairs:
             tx.x(

@@ -136,17 +136,17 @@ ORDER BY workflow, status;
 -- name: insert_run
 INSERT INTO turing_runs (task_id, workflow, version, fingerprint, subject, status, error_kind,
     error, input, output, worker, started_at, finished_at, duration_ms, calls, reasks, repairs,
-    input_tokens, output_tokens)
+    input_tokens, output_tokens, cost, cached, retries)
 VALUES (:task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind, :error,
     :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks, :repairs,
-    :input_tokens, :output_tokens)
+    :input_tokens, :output_tokens, :cost, :cached, :retries)
 RETURNING id;
 
 -- name: insert_call
 INSERT INTO turing_calls (run_id, step, number, actor, messages, raw, input_tokens,
-    output_tokens, latency_ms, violations, error)
+    output_tokens, latency_ms, violations, error, cost, cached, retries)
 VALUES (:run_id, :step, :number, :actor, :messages, :raw, :input_tokens, :output_tokens,
-    :latency_ms, :violations, :error);
+    :latency_ms, :violations, :error, :cost, :cached, :retries);
 
 -- name: insert_repair
 INSERT INTO turing_repairs (run_id, step, kind, path, before, after)
@@ -154,7 +154,8 @@ VALUES (:run_id, :step, :kind, :path, :before, :after);
 
 -- name: list_runs
 SELECT id, task_id, workflow, version, subject, status, error_kind, error, started_at,
-       duration_ms, calls, reasks, repairs, input_tokens, output_tokens, fingerprint
+       duration_ms, calls, reasks, repairs, input_tokens, output_tokens, cost, cached, retries,
+       fingerprint
 FROM turing_runs
 WHERE (:any_workflow OR workflow = ANY(:workflows))
   AND (NOT :failed_only OR status = 'failed')
@@ -164,12 +165,12 @@ LIMIT :limit;
 -- name: get_run
 SELECT id, task_id, workflow, version, fingerprint, subject, status, error_kind, error, input,
        output, worker, started_at, finished_at, duration_ms, calls, reasks, repairs,
-       input_tokens, output_tokens
+       input_tokens, output_tokens, cost, cached, retries
 FROM turing_runs WHERE id = :id;
 
 -- name: run_calls
 SELECT step, number, actor, messages, raw, input_tokens, output_tokens, latency_ms,
-       violations, error
+       violations, error, cost, cached, retries
 FROM turing_calls WHERE run_id = :run_id ORDER BY id;
 
 -- name: run_repairs
@@ -183,3 +184,14 @@ SELECT id, workflow, version, subject, input, attempts, priority FROM turing_tas
 WHERE status = 'pending' AND workflow = :workflow
 ORDER BY priority DESC, id
 LIMIT :limit;
+
+-- name: cache_get
+SELECT response, input_tokens, output_tokens FROM turing_cache WHERE key = :key;
+
+-- name: cache_put
+INSERT INTO turing_cache (key, actor, model, response, input_tokens, output_tokens, created_at)
+VALUES (:key, :actor, :model, :response, :input_tokens, :output_tokens, :now)
+ON CONFLICT (key) DO NOTHING;
+
+-- name: cache_hit
+UPDATE turing_cache SET hits = hits + 1, last_hit_at = :now WHERE key = :key;

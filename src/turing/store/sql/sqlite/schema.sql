@@ -75,7 +75,8 @@ CREATE TABLE turing_runs (
     repairs         INTEGER NOT NULL DEFAULT 0,
     input_tokens    INTEGER NOT NULL DEFAULT 0,
     output_tokens   INTEGER NOT NULL DEFAULT 0
-);
+    -- added by 0002 (written as SQLite stores an added column, so both paths compare equal)
+, cost REAL NOT NULL DEFAULT 0, cached INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX turing_runs_task ON turing_runs (task_id);
 CREATE INDEX turing_runs_workflow ON turing_runs (workflow, status, finished_at);
 
@@ -92,7 +93,8 @@ CREATE TABLE turing_calls (
     latency_ms     REAL NOT NULL,
     violations     TEXT NOT NULL,
     error          TEXT
-);
+    -- added by 0002 (written as SQLite stores an added column, so both paths compare equal)
+, cost REAL NOT NULL DEFAULT 0, cached INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX turing_calls_run ON turing_calls (run_id);
 
 CREATE TABLE turing_repairs (
@@ -105,3 +107,16 @@ CREATE TABLE turing_repairs (
     after    TEXT NOT NULL
 );
 CREATE INDEX turing_repairs_run ON turing_repairs (run_id);
+
+-- The response cache (0002).
+CREATE TABLE turing_cache (
+    key            TEXT PRIMARY KEY,
+    actor          TEXT NOT NULL,
+    model          TEXT NOT NULL,
+    response       TEXT NOT NULL,
+    input_tokens   INTEGER NOT NULL,
+    output_tokens  INTEGER NOT NULL,
+    created_at     REAL NOT NULL,
+    hits           INTEGER NOT NULL DEFAULT 0,
+    last_hit_at    REAL
+);
