@@ -7,6 +7,18 @@
 
     [actors]                                # TURING_ACTOR_<NAME>=spec
     skills = "talent:offline"               # step actor reference -> actor spec
+    writer = "local_qwen"                   # ... or another entry's name
+
+    [actors.local_qwen]                     # a model with its settings
+    spec = "ollama:qwen2.5:7b"
+    price_input = 0.0                       # per million tokens
+    max_concurrency = 4
+
+    [providers.ollama]                      # TURING_PROVIDER_OLLAMA_URL
+    base_url = "http://127.0.0.1:11434"
+
+    [limits]                                # per run (task) and per batch (turing run)
+    batch_cost = 5.0
 
 Errors say which file, line and key is wrong; unknown keys are errors, not ignored,
 because a misspelled key silently falling back to a default is how prompts go wrong.
@@ -18,7 +30,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,13 +48,59 @@ class ProjectSettings(BaseModel):
     workflows: list[str] = Field(default_factory=list)
 
 
+class ActorTable(BaseModel):
+    """`[actors.NAME]`: a model with its settings. `spec = "provider:model"` or both fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    seed: int | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    price_input: float = Field(default=0.0, ge=0, description="per million input tokens")
+    price_output: float = Field(default=0.0, ge=0, description="per million output tokens")
+    max_concurrency: int | None = Field(default=None, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    structured: Literal["auto", "json_schema", "json_object"] = "auto"
+    num_ctx: int | None = Field(default=None, gt=0)
+    keep_alive: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProviderTable(BaseModel):
+    """`[providers.NAME]`: defaults for every actor of that provider (where it listens, the key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+
+class Limits(BaseModel):
+    """`[limits]`: spending bounds. Per run (one task) and per batch (one `turing run`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_tokens: int | None = Field(default=None, gt=0)
+    run_cost: float | None = Field(default=None, gt=0)
+    batch_tokens: int | None = Field(default=None, gt=0)
+    batch_cost: float | None = Field(default=None, gt=0)
+
+
 class Config(BaseModel):
     """Validated project configuration; `root` is the folder relative paths resolve against."""
 
     model_config = ConfigDict(extra="forbid")
 
     project: ProjectSettings = Field(default_factory=ProjectSettings)
-    actors: dict[str, str] = Field(default_factory=dict)
+    actors: dict[str, str | ActorTable] = Field(default_factory=dict)
+    providers: dict[str, ProviderTable] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
     root: Path = Path()
     source: str = "(defaults)"
 
@@ -114,7 +172,20 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     if "TURING_WORKFLOWS" in env:
         project["workflows"] = [m.strip() for m in env["TURING_WORKFLOWS"].split(",") if m.strip()]
     actors = data.setdefault("actors", {})
-    if isinstance(actors, dict):
-        for key, value in env.items():
-            if key.startswith("TURING_ACTOR_") and len(key) > len("TURING_ACTOR_"):
-                actors[key[len("TURING_ACTOR_") :].lower()] = value
+    providers = data.setdefault("providers", {})
+    for key, value in env.items():
+        if (
+            key.startswith("TURING_ACTOR_")
+            and len(key) > len("TURING_ACTOR_")
+            and isinstance(actors, dict)
+        ):
+            actors[key[len("TURING_ACTOR_") :].lower()] = value
+        elif (
+            key.startswith("TURING_PROVIDER_")
+            and key.endswith("_URL")
+            and isinstance(providers, dict)
+        ):
+            name = key[len("TURING_PROVIDER_") : -len("_URL")].lower()
+            table = providers.setdefault(name, {})
+            if isinstance(table, dict):
+                table["base_url"] = value

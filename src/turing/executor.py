@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from typing import Any
 
@@ -51,6 +52,14 @@ def actors_from(mapping: Mapping[str, Actor]) -> ActorResolver:
     return resolve
 
 
+@dataclass(frozen=True)
+class RunLimits:
+    """Most tokens (input + output, all attempts) or cost one run may spend."""
+
+    tokens: int | None = None
+    cost: float | None = None
+
+
 class Executor:
     """Runs workflows with the given actors; `settings` are passed to script contexts."""
 
@@ -59,7 +68,9 @@ class Executor:
         actors: ActorResolver | Mapping[str, Actor],
         *,
         settings: Mapping[str, Any] | None = None,
+        limits: RunLimits | None = None,
     ) -> None:
+        self.limits = limits
         self.resolve: ActorResolver = actors if callable(actors) else actors_from(actors)
         self.settings = dict(settings or {})
 
@@ -198,6 +209,23 @@ class _Run:
             Attempt(step, number, actor, sent, raw, usage, latency, **extra)
         )
 
+    def _check_budget(self, step: str) -> None:
+        """Stop a run that spent more than the executor's per-run limits allow."""
+        limits = self.executor.limits
+        if limits is None:
+            return
+        spent = self.result.usage
+        if limits.tokens is not None and spent.total_tokens > limits.tokens:
+            raise _StepFailed(
+                RunError(
+                    "budget", f"run used {spent.total_tokens} tokens, limit {limits.tokens}", step
+                )
+            )
+        if limits.cost is not None and spent.cost > limits.cost:
+            raise _StepFailed(
+                RunError("budget", f"run cost {spent.cost:.6f}, limit {limits.cost:g}", step)
+            )
+
     async def llm(
         self, cs: CompiledStep, step: LLMStep, variables: dict[str, Any], record: StepResult
     ) -> Any:
@@ -224,11 +252,15 @@ class _Run:
                 max_tokens=step.max_tokens,
                 seed=step.seed,
                 variables=variables,
+                dry_run=self.dry_run,
             )
             began = time.perf_counter()
             where = (step.name, number, actor.identity, _dump(messages), began)
             try:
-                response = await asyncio.wait_for(actor.complete(request), step.timeout)
+                if getattr(actor, "handles_timeout", False):  # per call, retries included
+                    response = await actor.complete(request)
+                else:
+                    response = await asyncio.wait_for(actor.complete(request), step.timeout)
             except Exception as exc:  # any provider failure ends the step, never the run
                 message = _actor_message(exc, step.timeout)
                 self._attempt(where, "", Usage(), error=message)
@@ -247,6 +279,7 @@ class _Run:
             record.attempts = number
             record.usage = record.usage + response.usage
             record.repairs.extend(outcome.repairs)
+            self._check_budget(step.name)
             if outcome.ok:
                 return outcome.value
             problems = "\n".join(f"- {v}" for v in outcome.violations)

@@ -16,10 +16,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from turing import providers
 from turing.actors.base import Actor
-from turing.config import Config, find_config, load_config
+from turing.actors.managed import ManagedActor
+from turing.actors.settings import ActorSettings
+from turing.cache import ResponseCache
+from turing.config import ActorTable, Config, find_config, load_config
 from turing.errors import ActorError, ConfigError, TuringError, WorkflowDefinitionError
-from turing.executor import Executor
+from turing.executor import Executor, RunLimits
 from turing.registry import Registry
 from turing.workflow import Workflow
 
@@ -29,6 +33,9 @@ class Project:
         self.config = config
         self.registry = Registry()
         self._actors: dict[str, Actor] = {}
+        self._resolved: dict[str, Actor] = {}
+        self.cache: ResponseCache | None = None
+        self.use_cache = True
         for module in self._import_modules():
             self._collect(module)
 
@@ -77,31 +84,74 @@ class Project:
             self._actors[spec] = actor
 
     def resolve_actor(self, ref: str) -> Actor:
-        """Step actor reference -> `[actors]` spec (or the reference itself) -> Actor."""
-        spec = self.config.actors.get(ref, ref)
+        """Step actor reference -> `[actors]` entry (spec, table, or another entry) -> Actor.
+
+        Specs offered by the workflow modules (`ACTORS`) win; any other `provider:model`
+        becomes a provider actor wrapped in a `ManagedActor` (retries, cost, cache).
+        """
+        if ref not in self._resolved:
+            try:
+                self._resolved[ref] = self._build(ref)
+            except ConfigError as exc:
+                raise ActorError(str(exc), kind="config") from exc
+        return self._resolved[ref]
+
+    def _build(self, ref: str) -> Actor:
+        entry: str | ActorTable = self.config.actors.get(ref, ref)
+        seen = {ref}
+        while isinstance(entry, str) and entry in self.config.actors and entry not in seen:
+            seen.add(entry)
+            entry = self.config.actors[entry]
+        table = entry if isinstance(entry, ActorTable) else None
+        spec = entry if isinstance(entry, str) else _spec_of(ref, entry)
         if spec in self._actors:
             return self._actors[spec]
-        provider = spec.split(":", 1)[0] if ":" in spec else None
-        offered = ", ".join(sorted(self._actors)) or "none"
-        if ref not in self.config.actors and provider is None:
+        if ":" not in spec:
+            offered = ", ".join(sorted(self._actors)) or "none"
+            if ref not in self.config.actors:
+                raise ActorError(
+                    f'actor {ref!r} is not configured: add `{ref} = "provider:model"` under '
+                    f"[actors] in {self.config.source} "
+                    f"(actors offered by the workflow modules: {offered})"
+                )
             raise ActorError(
-                f'actor {ref!r} is not configured: add `{ref} = "provider:model"` under '
-                f"[actors] in {self.config.source} "
-                f"(actors offered by the workflow modules: {offered})"
+                f"actor {ref!r} -> {spec!r}: no such actor; available: {offered} "
+                "(model providers are configured as provider:model, e.g. ollama:qwen2.5:7b)"
             )
-        raise ActorError(
-            f"actor {ref!r} -> {spec!r}: no such actor; available: {offered} "
-            "(model providers such as ollama/openai are configured as provider:model)"
-        )
+        fields = table.model_dump(exclude={"spec", "provider", "model"}) if table else {}
+        settings = ActorSettings.parse(spec, name=ref, **fields)
+        defaults = self.config.providers.get(settings.provider)
+        if defaults is not None:
+            settings = settings.with_(
+                base_url=settings.base_url or defaults.base_url,
+                api_key_env=settings.api_key_env or defaults.api_key_env,
+            )
+        return ManagedActor(providers.create(settings), settings, cache=self._cache_for_actors)
+
+    def _cache_for_actors(self) -> ResponseCache | None:
+        return self.cache if self.use_cache else None
 
     def executor(self) -> Executor:
-        return Executor(self.resolve_actor, settings=self.settings())
+        limits = self.config.limits
+        return Executor(
+            self.resolve_actor,
+            settings=self.settings(),
+            limits=RunLimits(limits.run_tokens, limits.run_cost),
+        )
 
     def settings(self) -> Mapping[str, Any]:
         return {"database": self.config.database_url(), "root": str(self.root)}
 
     def workflow(self, key: str) -> Workflow:
         return self.registry.get(key)
+
+
+def _spec_of(ref: str, table: ActorTable) -> str:
+    if table.spec:
+        return table.spec
+    if table.provider and table.model:
+        return f"{table.provider}:{table.model}"
+    raise ConfigError(f'[actors.{ref}] needs spec = "provider:model" (or provider and model)')
 
 
 def _import(ref: str, root: Path) -> ModuleType:

@@ -20,6 +20,7 @@ ERROR_KINDS = (
     "script_crash",
     "script_timeout",
     "script_bad_output",
+    "budget",
 )
 
 

@@ -81,6 +81,7 @@ class ModelRequest:
     max_tokens: int | None = None
     seed: int | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)

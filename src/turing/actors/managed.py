@@ -1,0 +1,141 @@
+"""A provider actor, managed: settings applied, calls bounded, transient failures retried
+with backoff (Retry-After honoured), each answer priced, deterministic requests cached.
+
+Providers stay small translation layers; everything that is the same for every provider
+lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage
+from turing.actors.settings import ActorSettings
+from turing.cache import ResponseCache, cache_key, cacheable
+from turing.errors import ActorError
+
+MAX_BACKOFF_S = 30.0
+MAX_RETRY_AFTER_S = 120.0
+
+
+def backoff(
+    attempt: int, retry_after: float | None, rng: random.Random, base: float = 0.5
+) -> float:
+    """Exponential backoff with +-25% jitter, or the server's Retry-After when it sent one."""
+    if retry_after is not None:
+        return float(min(max(retry_after, 0.0), MAX_RETRY_AFTER_S))
+    delay: float = min(base * 2.0**attempt, MAX_BACKOFF_S)
+    return delay * rng.uniform(0.75, 1.25)
+
+
+class ManagedActor:
+    """Wraps one provider actor with its `ActorSettings`. Manages its own per-call timeout."""
+
+    handles_timeout = True
+
+    def __init__(
+        self,
+        inner: Actor,
+        settings: ActorSettings,
+        *,
+        cache: Callable[[], ResponseCache | None] = lambda: None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        seed: int | None = None,
+    ) -> None:
+        self.inner = inner
+        self.settings = settings
+        self._cache = cache
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self._limits: dict[int, asyncio.Semaphore] = {}
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+    def _semaphore(self) -> asyncio.Semaphore | None:
+        """One semaphore per event loop (each `asyncio.run` has its own loop)."""
+        if not self.settings.max_concurrency:
+            return None
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._limits:
+            self._limits = {loop: asyncio.Semaphore(self.settings.max_concurrency)}
+        return self._limits[loop]
+
+    def _apply(self, request: ModelRequest) -> ModelRequest:
+        s = self.settings
+        return replace(
+            request,
+            temperature=s.temperature if s.temperature is not None else request.temperature,
+            seed=s.seed if s.seed is not None else request.seed,
+            timeout=s.timeout if s.timeout is not None else request.timeout,
+            max_tokens=s.max_tokens if s.max_tokens is not None else request.max_tokens,
+        )
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        request = self._apply(request)
+        cache = self._cache() if cacheable(request) else None
+        key = cache_key(self.identity, self.settings.model, request) if cache else None
+        if cache is not None and key is not None:
+            hit = cache.get(key, count_hit=not request.dry_run)
+            if hit is not None:
+                return ModelResponse(hit["response"], Usage(calls=1, cached=1), self.settings.model)
+        response, retries = await self._call(request)
+        u = response.usage
+        usage = Usage(
+            u.input_tokens,
+            u.output_tokens,
+            1,
+            self.settings.cost(u.input_tokens, u.output_tokens),
+            0,
+            retries,
+        )
+        if cache is not None and key is not None and not request.dry_run and response.text.strip():
+            cache.put(
+                key,
+                actor=self.identity,
+                model=self.settings.model,
+                text=response.text,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+            )
+        return ModelResponse(response.text, usage, response.model or self.settings.model)
+
+    async def _call(self, request: ModelRequest) -> tuple[ModelResponse, int]:
+        retries = 0
+        while True:
+            try:
+                return await self._once(request), retries
+            except ActorError as exc:
+                if not exc.transient or retries >= self.settings.max_retries:
+                    if retries:
+                        raise ActorError(
+                            f"{exc} (after {retries} retr{'y' if retries == 1 else 'ies'})",
+                            transient=exc.transient,
+                            retry_after=exc.retry_after,
+                            kind=exc.kind,
+                        ) from exc
+                    raise
+                await self._sleep(backoff(retries, exc.retry_after, self._rng))
+                retries += 1
+
+    async def _once(self, request: ModelRequest) -> ModelResponse:
+        semaphore = self._semaphore()
+        started = time.perf_counter()
+        try:
+            if semaphore is None:
+                return await asyncio.wait_for(self.inner.complete(request), request.timeout)
+            async with semaphore:
+                return await asyncio.wait_for(self.inner.complete(request), request.timeout)
+        except TimeoutError:
+            waited = time.perf_counter() - started
+            raise ActorError(
+                f"{self.identity}: no answer after {waited:.1f}s (timeout {request.timeout:g}s)",
+                transient=True,
+                kind="timeout",
+            ) from None
