@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from turing._json import canonical
+from turing.cache import StoreCache
 from turing.compat import problems as compat_problems
 from turing.contracts import Contract
 from turing.errors import TuringError
@@ -68,6 +69,32 @@ class WorkflowTally:
     lost: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost: float = 0.0
+    calls: int = 0
+    reasks: int = 0
+    retries: int = 0
+    cached: int = 0
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """Most tokens or cost one `process_pending_tasks` call may spend before it stops claiming."""
+
+    tokens: int | None = None
+    cost: float | None = None
+
+    def exceeded(self, report: Report) -> str | None:
+        tokens = report.total("input_tokens") + report.total("output_tokens")
+        if self.tokens is not None and tokens >= self.tokens:
+            return (
+                f"batch token limit reached ({tokens} >= {self.tokens}); stopped claiming new work"
+            )
+        cost = report.total_cost()
+        if self.cost is not None and cost >= self.cost:
+            return (
+                f"batch cost limit reached ({cost:.6f} >= {self.cost:g}); stopped claiming new work"
+            )
+        return None
 
 
 @dataclass
@@ -82,8 +109,13 @@ class Report:
     duration_s: float = 0.0
     stopped: str | None = None
 
-    def _total(self, attr: str) -> int:
-        return sum(getattr(t, attr) for t in self.per_workflow.values())
+    def total(self, attr: str) -> int:
+        return sum(int(getattr(t, attr)) for t in self.per_workflow.values())
+
+    def total_cost(self) -> float:
+        return sum(t.cost for t in self.per_workflow.values())
+
+    _total = total
 
     @property
     def processed(self) -> int:
@@ -107,6 +139,11 @@ class Report:
         usage = result.usage
         tally.input_tokens += usage.input_tokens
         tally.output_tokens += usage.output_tokens
+        tally.cost += usage.cost
+        tally.calls += usage.calls
+        tally.reasks += result.reasks
+        tally.retries += usage.retries
+        tally.cached += usage.cached
         if result.repairs:
             tally.repaired += 1
             self.repairs.update(r.kind for _, r in result.repairs)
@@ -141,6 +178,13 @@ class Report:
             "failed": self.failed,
             "repaired": self.repaired,
             "failures_by_reason": dict(self.failures),
+            "calls": self.total("calls"),
+            "reasks": self.total("reasks"),
+            "retries": self.total("retries"),
+            "cached": self.total("cached"),
+            "input_tokens": self.total("input_tokens"),
+            "output_tokens": self.total("output_tokens"),
+            "cost": round(self.total_cost(), 8),
             "repairs_by_kind": dict(self.repairs),
             "per_workflow": {k: vars(v) for k, v in sorted(self.per_workflow.items())},
             "discovered": [d.as_dict() for d in self.discovered],
@@ -196,6 +240,7 @@ class Orchestrator:
         concurrency: int = 8,
         lease_s: float = 600.0,
         max_rounds: int = 20,
+        batch_limits: BatchLimits | None = None,
     ) -> None:
         self.registry = registry
         self.executor = executor
@@ -204,10 +249,14 @@ class Orchestrator:
         self.concurrency = max(1, concurrency)
         self.lease_s = lease_s
         self.max_rounds = max_rounds
+        self.batch_limits = batch_limits or BatchLimits()
 
     @classmethod
     def from_project(cls, project: Project, **kwargs: Any) -> Orchestrator:
         store = open_store(project.config.database_url())
+        project.cache = StoreCache(store)
+        limits = project.config.limits
+        kwargs.setdefault("batch_limits", BatchLimits(limits.batch_tokens, limits.batch_cost))
         return cls(project.registry, project.executor(), store, **kwargs)
 
     @classmethod
@@ -328,7 +377,7 @@ class Orchestrator:
                     break
                 before = report.processed
                 await self._drain(selected, budget, report, on_result)
-                if report.processed == before or not discover:
+                if report.processed == before or not discover or report.stopped:
                     break
         report.duration_s = time.perf_counter() - started
         return report
@@ -347,6 +396,10 @@ class Orchestrator:
             room = self.concurrency - len(inflight)
             if remaining >= 0:
                 room = min(room, remaining)
+            stop = self.batch_limits.exceeded(report)
+            if stop:
+                report.stopped = stop
+                room = 0
             claimed = (
                 self.store.claim(self.worker_id, room, workflows=names, lease_s=self.lease_s)
                 if room > 0
@@ -418,6 +471,10 @@ class Orchestrator:
 
         async def one(wf: Workflow, subject: str, data: dict[str, Any]) -> None:
             async with sem:
+                stop = self.batch_limits.exceeded(report)
+                if stop:
+                    report.stopped = stop
+                    return
                 result = await self.executor.run(wf, data, dry_run=True)
             outcome: str = result.status
             if result.ok and wf.sink is not None:

@@ -157,17 +157,27 @@ def exec_(
         bool, typer.Option("--dry-run", help="Run everything, but scripts must not write anything.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not answer from (or fill) the response cache.")
+    ] = False,
 ) -> None:
     """Execute one workflow on one input and print the validated output.
 
-    Exit codes: 0 succeeded, 2 input breaks the contract (or bad --input), 1 other failure.
+    The run is recorded in history (not in a dry run). Exit codes: 0 succeeded, 2 input
+    breaks the contract (or bad --input), 1 other failure.
 
     Example: turing exec job_skills --input @posting.json --json
     """
+    from turing.orchestrator import Orchestrator
+
     project = state.project()
-    wf = project.workflow(name)
+    project.use_cache = not no_cache
     data = _read_input(input_)
-    result = project.executor().run_sync(wf, data, dry_run=dry_run)
+    orch = Orchestrator.from_project(project)
+    try:
+        result = orch.execute_workflow(name, data, dry_run=dry_run)
+    finally:
+        orch.close()
     if as_json:
         _print_json(result.as_dict())
     else:
@@ -185,7 +195,9 @@ def _print_result(result: RunResult) -> None:
     err.print(
         f"{result.workflow} v{result.version}: {label}{dry} in {result.duration_s * 1000:.1f} ms, "
         f"{len(result.attempts)} model call(s), {result.reasks} re-ask(s), "
-        f"{usage.input_tokens}+{usage.output_tokens} tokens, fingerprint {result.fingerprint[:12]}"
+        f"{usage.retries} retr{'y' if usage.retries == 1 else 'ies'}, {usage.cached} cached, "
+        f"{usage.input_tokens}+{usage.output_tokens} tokens, cost {usage.cost:.6f}, "
+        f"fingerprint {result.fingerprint[:12]}"
     )
     for step, rep in result.repairs:
         err.print(escape(f"  repaired [{rep.kind}] in step {step} at {rep.path}"), highlight=False)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json, _read_input
-from turing.orchestrator import Discovery, Orchestrator, Report
+from turing.orchestrator import BatchLimits, Discovery, Orchestrator, Report
 from turing.result import RunResult
 from turing.store.db import connect
 from turing.store.migrations import current_version, latest_version, migrate
@@ -37,8 +37,23 @@ WorkflowOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _orchestrator(concurrency: int = 8) -> Orchestrator:
-    return Orchestrator.from_project(state.project(), concurrency=concurrency)
+def _orchestrator(
+    concurrency: int = 8,
+    *,
+    no_cache: bool = False,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+) -> Orchestrator:
+    project = state.project()
+    project.use_cache = not no_cache
+    orch = Orchestrator.from_project(project, concurrency=concurrency)
+    if max_tokens is not None or max_cost is not None:
+        limits = orch.batch_limits
+        orch.batch_limits = BatchLimits(
+            max_tokens if max_tokens is not None else limits.tokens,
+            max_cost if max_cost is not None else limits.cost,
+        )
+    return orch
 
 
 def _names(orch: Orchestrator, workflows: list[str] | None) -> list[str] | None:
@@ -109,15 +124,28 @@ def run(
     discover_: Annotated[
         bool, typer.Option("--discover/--no-discover", help="Discover pending work first.")
     ] = True,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not answer from (or fill) the response cache.")
+    ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", help="Stop claiming new work once this much was spent."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tokens", help="Stop claiming new work once this many tokens were used."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Discover pending work, process it (claim, execute, validate, sink) and report.
 
-    Example: turing run --max-tasks 10 --workflow job_skills
+    Example: turing run --max-tasks 10 --workflow job_skills --max-cost 2.50
     """
     if concurrency < 1:
         raise UsageProblem("--concurrency must be at least 1")
-    orch = _orchestrator(concurrency)
+    orch = _orchestrator(concurrency, no_cache=no_cache, max_tokens=max_tokens, max_cost=max_cost)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -175,18 +203,21 @@ def print_report(report: Report) -> None:
         )
         return
     table = Table(
-        "workflow", "processed", "succeeded", "failed", "repaired", "tokens in/out", title="report"
-    )
+        "workflow", "processed", "ok", "failed", "repaired", "calls", "re-asks", "retries",
+        "cached", "tokens in/out", "cost", title="report",
+    )  # fmt: skip
     for name, t in report.per_workflow.items():
         table.add_row(
             name, str(t.processed), str(t.succeeded), str(t.failed), str(t.repaired),
-            f"{t.input_tokens}/{t.output_tokens}",
+            str(t.calls), str(t.reasks), str(t.retries), str(t.cached),
+            f"{t.input_tokens}/{t.output_tokens}", f"{t.cost:.4f}",
         )  # fmt: skip
     out.print(table)
     rate = report.processed / report.duration_s if report.duration_s else 0.0
     out.print(
         f"processed {report.processed}: {report.succeeded} succeeded, {report.failed} failed, "
-        f"{report.repaired} repaired, in {report.duration_s:.2f}s ({rate:.1f} tasks/s)"
+        f"{report.repaired} repaired, in {report.duration_s:.2f}s ({rate:.1f} tasks/s); "
+        f"cost {report.total_cost():.4f}"
     )
     if report.failures:
         out.print(
@@ -196,6 +227,8 @@ def print_report(report: Report) -> None:
         out.print(
             "repairs by kind: " + ", ".join(f"{k} {v}" for k, v in report.repairs.most_common())
         )
+    if report.stopped:
+        out.print(f"[bold yellow]stopped:[/] {escape(report.stopped)}")
 
 
 @app.command()
@@ -274,8 +307,9 @@ def history(
         _print_json(rows)
         return
     table = Table(
-        "run", "task", "when", "workflow", "subject", "status", "ms", "calls", "repairs", "error"
-    )
+        "run", "task", "when", "workflow", "subject", "status", "ms", "calls", "repairs", "tokens",
+        "cost", "error",
+    )  # fmt: skip
     for r in rows:
         error = (r["error_kind"] or "") + (": " + r["error"][:60] if r["error"] else "")
         table.add_row(
@@ -286,8 +320,10 @@ def history(
             str(r["subject"] or ""),
             r["status"],
             f"{r['duration_ms']:.0f}",
-            str(r["calls"]),
+            str(r["calls"]) + (f" ({r['cached']} cached)" if r["cached"] else ""),
             str(r["repairs"]),
+            str(r["input_tokens"] + r["output_tokens"]),
+            f"{r['cost']:.4f}",
             escape(error),
         )
     state.out.print(table)
@@ -320,12 +356,22 @@ def runs_show(
     out.print(
         f"fingerprint {row['fingerprint']}  worker {row['worker']}  {row['duration_ms']:.1f} ms"
     )
+    out.print(
+        f"{row['calls']} call(s), {row['reasks']} re-ask(s), {row['retries']} retries, "
+        f"{row['cached']} cached, tokens {row['input_tokens']}+{row['output_tokens']}, "
+        f"cost {row['cost']:.6f}"
+    )
     if row["error"]:
         out.print(escape(f"error ({row['error_kind']}): {row['error']}"))
     out.print("[bold]input[/]")
     _print_json(json.loads(row["input"]))
     for call in row["calls_detail"]:
-        out.rule(f"{call['step']} attempt {call['number']} via {call['actor']}")
+        extra = " (cached)" if call["cached"] else ""
+        extra += f", {call['retries']} retries" if call["retries"] else ""
+        out.rule(
+            f"{call['step']} attempt {call['number']} via {call['actor']}{extra}: "
+            f"{call['input_tokens']}+{call['output_tokens']} tokens, {call['latency_ms']:.0f} ms"
+        )
         for m in json.loads(call["messages"]):
             out.print(f"[bold]{m['role']}[/]: " + escape(m["content"]))
         out.print("[bold]raw response[/]: " + escape(call["raw"] or "(none)"))
