@@ -167,6 +167,15 @@ def _import(ref: str, root: Path) -> ModuleType:
         sys.modules[name] = module
         spec.loader.exec_module(module)
         return module
+    top = ref.partition(".")[0]
+    loaded = sys.modules.get(top)
+    origin = getattr(loaded, "__file__", None) if loaded is not None else None
+    ours = (root / f"{top}.py").exists() or (root / top).is_dir()
+    if origin is not None and ours and not Path(origin).resolve().is_relative_to(root.resolve()):
+        # Another project's module of the same name was imported earlier: load ours.
+        for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
     try:
         return importlib.import_module(ref)
     except ModuleNotFoundError as exc:

@@ -1,0 +1,134 @@
+"""Resolving step actor references through turing.toml: specs, tables, aliases between
+entries, provider defaults, module-offered actors, limits, and errors that say what to do."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from turing import ActorError, FakeModel, Project
+from turing.actors.managed import ManagedActor
+from turing.actors.settings import ActorSettings
+from turing.providers import PROVIDERS
+
+
+@pytest.fixture
+def fake_provider() -> Iterator[list[ActorSettings]]:
+    """A provider named `fakeprov` whose create() records the settings it was given."""
+    made: list[ActorSettings] = []
+    module = types.ModuleType("_turing_test_fakeprov")
+
+    def create(settings: ActorSettings) -> FakeModel:
+        made.append(settings)
+        return FakeModel(["{}"], name=settings.model)
+
+    module.create = create  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    PROVIDERS["fakeprov"] = (module.__name__, "fakeprov")
+    yield made
+    PROVIDERS.pop("fakeprov")
+    sys.modules.pop(module.__name__)
+
+
+def project(tmp_path: Path, toml: str, module: str = "") -> Project:
+    (tmp_path / "flows.py").write_text(textwrap.dedent(module))
+    (tmp_path / "turing.toml").write_text(
+        '[project]\nworkflows = ["flows"]\n' + textwrap.dedent(toml)
+    )
+    return Project.load(tmp_path / "turing.toml")
+
+
+def test_spec_string(tmp_path: Path, fake_provider: list[ActorSettings]) -> None:
+    p = project(tmp_path, '[actors]\nwriter = "fakeprov:big-model:7b"\n')
+    actor = p.resolve_actor("writer")
+    assert isinstance(actor, ManagedActor)
+    [settings] = fake_provider
+    assert (settings.provider, settings.model, settings.name) == (
+        "fakeprov",
+        "big-model:7b",
+        "writer",
+    )
+    assert p.resolve_actor("writer") is actor  # built once
+
+
+def test_table_with_settings_and_provider_defaults(
+    tmp_path: Path, fake_provider: list[ActorSettings]
+) -> None:
+    p = project(
+        tmp_path,
+        """
+        [actors]
+        writer = "local"
+        [actors.local]
+        spec = "fakeprov:m"
+        temperature = 0.2
+        price_input = 0.5
+        price_output = 1.5
+        max_concurrency = 3
+        [providers.fakeprov]
+        base_url = "http://127.0.0.1:9999"
+        api_key_env = "FAKE_KEY"
+        """,
+    )
+    p.resolve_actor("writer")
+    [s] = fake_provider
+    assert (s.temperature, s.price_input, s.price_output, s.max_concurrency) == (0.2, 0.5, 1.5, 3)
+    assert (s.base_url, s.api_key_env) == ("http://127.0.0.1:9999", "FAKE_KEY")
+
+
+def test_provider_url_from_environment(
+    tmp_path: Path, fake_provider: list[ActorSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURING_PROVIDER_FAKEPROV_URL", "http://127.0.0.1:1234")
+    monkeypatch.setenv("TURING_ACTOR_WRITER", "fakeprov:from-env")
+    p = project(tmp_path, '[actors]\nwriter = "fakeprov:from-file"\n')
+    p.resolve_actor("writer")
+    assert (fake_provider[0].model, fake_provider[0].base_url) == (
+        "from-env",
+        "http://127.0.0.1:1234",
+    )
+
+
+def test_module_actors_win(tmp_path: Path, fake_provider: list[ActorSettings]) -> None:
+    module = """
+    from turing import FakeModel
+    ACTORS = {"local:rules": FakeModel(["{}"], name="rules")}
+    """
+    p = project(tmp_path, '[actors]\nwriter = "local:rules"\n', module)
+    assert p.resolve_actor("writer").identity == "fake:rules"
+    assert fake_provider == []
+
+
+@pytest.mark.parametrize(
+    ("toml", "ref", "expected"),
+    [
+        ("", "writer", "actor 'writer' is not configured: add `writer = \"provider:model\"`"),
+        ('[actors]\nwriter = "nothing"\n', "writer", "no such actor"),
+        ('[actors]\nwriter = "nosuch:model"\n', "writer", "unknown provider 'nosuch'"),
+        ("[actors.writer]\ntemperature = 0.1\n", "writer", 'needs spec = "provider:model"'),
+    ],
+)
+def test_errors_say_what_to_do(tmp_path: Path, toml: str, ref: str, expected: str) -> None:
+    p = project(tmp_path, toml)
+    with pytest.raises(ActorError) as info:
+        p.resolve_actor(ref)
+    assert expected in str(info.value)
+
+
+def test_missing_client_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PROVIDERS, "ghost", ("turing.providers._no_such_module", "ghost"))
+    p = project(tmp_path, '[actors]\nwriter = "ghost:m"\n')
+    with pytest.raises(ActorError, match=r"pip install 'turing\[ghost\]'"):
+        p.resolve_actor("writer")
+
+
+def test_limits_reach_the_executor(tmp_path: Path) -> None:
+    p = project(tmp_path, "[limits]\nrun_tokens = 500\nrun_cost = 0.25\nbatch_cost = 3.0\n")
+    limits = p.executor().limits
+    assert limits is not None and (limits.tokens, limits.cost) == (500, 0.25)
+    assert p.config.limits.batch_cost == 3.0
