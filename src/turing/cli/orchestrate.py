@@ -146,6 +146,29 @@ def run(
     if concurrency < 1:
         raise UsageProblem("--concurrency must be at least 1")
     orch = _orchestrator(concurrency, no_cache=no_cache, max_tokens=max_tokens, max_cost=max_cost)
+    try:
+        report = run_with_progress(
+            orch, max_tasks, dry_run, _names(orch, workflow), discover_, as_json
+        )
+    finally:
+        orch.close()
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        print_report(report)
+    if any(d.error for d in report.discovered):
+        raise typer.Exit(1)
+
+
+def run_with_progress(
+    orch: Orchestrator,
+    max_tasks: int | None,
+    dry_run: bool,
+    workflows: list[str] | None,
+    discover: bool = True,
+    quiet: bool = False,
+) -> Report:
+    """`process_pending_tasks` with a progress bar on stderr (none when `quiet`)."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -153,7 +176,7 @@ def run(
         TextColumn("ok {task.fields[ok]} failed {task.fields[failed]}"),
         TimeElapsedColumn(),
         console=state.err,
-        disable=as_json,
+        disable=quiet,
         transient=False,
     )
     bar = progress.add_task("dry run" if dry_run else "processing", total=None, ok=0, failed=0)
@@ -172,20 +195,11 @@ def run(
         counts["ok" if outcome == "succeeded" else "failed"] += 1
         progress.update(bar, advance=1, ok=counts["ok"], failed=counts["failed"])
 
-    try:
-        with progress:
-            report = orch.process_pending_tasks(
-                max_tasks, dry_run, _names(orch, workflow), discover=discover_,
-                on_result=finished, on_discovered=discovered,
-            )  # fmt: skip
-    finally:
-        orch.close()
-    if as_json:
-        _print_json(report.as_dict())
-    else:
-        print_report(report)
-    if any(d.error for d in report.discovered):
-        raise typer.Exit(1)
+    with progress:
+        return orch.process_pending_tasks(
+            max_tasks, dry_run, workflows, discover=discover,
+            on_result=finished, on_discovered=discovered,
+        )  # fmt: skip
 
 
 def print_report(report: Report) -> None:
