@@ -1,0 +1,136 @@
+"""Ollama through the official `ollama` client: `/api/chat` with the step's JSON Schema as
+`format`, sampling in `options`, `keep_alive` from the actor's settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import httpx
+import ollama
+import pydantic
+
+from turing.actors.base import ModelRequest, ModelResponse, Usage
+from turing.actors.settings import ActorSettings
+from turing.errors import ActorError
+from turing.providers import _errors
+from turing.providers._common import CallParams, PerLoop, identity
+
+# Headers of the last error response in this task, for Retry-After (the ollama client's
+# ResponseError keeps only the status and the body).
+_ERROR_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("_ERROR_HEADERS", default=None)
+
+
+async def _remember_error_headers(response: httpx.Response) -> None:
+    box = _ERROR_HEADERS.get()
+    if box is not None and response.status_code >= 400:
+        box.clear()
+        box.update(response.headers.items())
+
+
+class OllamaActor:
+    """A model served by Ollama; `settings` carries prices and limits for other layers."""
+
+    def __init__(self, settings: ActorSettings) -> None:
+        self.settings = settings
+        self._clients: PerLoop[ollama.AsyncClient] = PerLoop(self._new_client, _close)
+
+    @property
+    def identity(self) -> str:
+        return identity(self.settings)
+
+    def __repr__(self) -> str:
+        return f"OllamaActor({self.identity!r})"
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self.settings.api_key(), os.environ.get("OLLAMA_API_KEY"))
+
+    def _new_client(self) -> ollama.AsyncClient:
+        key = self.settings.api_key()
+        headers = {"Authorization": f"Bearer {key}"} if key else None
+        return ollama.AsyncClient(
+            host=self.settings.url,
+            timeout=self.settings.timeout,
+            headers=headers,
+            event_hooks={"response": [_remember_error_headers]},
+        )
+
+    def options(self, params: CallParams) -> dict[str, Any]:
+        """Ollama `options`: the settings' extra options, then temperature, seed, sizes."""
+        options: dict[str, Any] = {**self.settings.options, "temperature": params.temperature}
+        if params.seed is not None:
+            options["seed"] = params.seed
+        if self.settings.num_ctx is not None:
+            options["num_ctx"] = self.settings.num_ctx
+        if params.max_tokens is not None:
+            options["num_predict"] = params.max_tokens
+        return options
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        params = CallParams.of(self.settings, request)
+        box: dict[str, str] = {}
+        token = _ERROR_HEADERS.set(box)
+        try:
+            async with asyncio.timeout(params.timeout):
+                response = await (await self._clients.get()).chat(
+                    model=self.settings.model,
+                    messages=[m.as_dict() for m in request.messages],
+                    format=dict(request.schema) if request.schema is not None else "json",
+                    options=self.options(params),
+                    keep_alive=self.settings.keep_alive,
+                    stream=False,
+                )
+        except Exception as exc:
+            raise self._error(exc, params.timeout, box) from None
+        finally:
+            _ERROR_HEADERS.reset(token)
+        usage = Usage(response.prompt_eval_count or 0, response.eval_count or 0, 1)
+        text = response.message.content or ""
+        return ModelResponse(text, usage, model=response.model or self.settings.model)
+
+    def _error(self, exc: Exception, timeout: float, headers: dict[str, str]) -> ActorError:
+        url, model, secrets = self.settings.url, self.settings.model, self._secrets()
+        if isinstance(exc, ActorError):
+            return exc
+        if isinstance(exc, TimeoutError | httpx.TimeoutException):
+            return _errors.timeout_error(url, timeout)
+        if isinstance(exc, ollama.ResponseError) and exc.status_code >= 400:
+            return _errors.status_error(
+                exc.status_code,
+                message=_errors.describe(exc.error),
+                url=url,
+                not_found=f"model {model} not found on {url}: run `ollama pull {model}`",
+                key_env=self.settings.api_key_env,
+                secrets=secrets,
+                headers=headers,
+            )
+        if isinstance(exc, ConnectionError | httpx.TransportError):
+            detail = "is Ollama running? (start it with `ollama serve`)"
+            if not isinstance(exc, ConnectionError):
+                detail = f"{type(exc).__name__}: {_errors.describe(exc)}"
+            return _errors.connection_error(url, detail, secrets)
+        if isinstance(exc, ollama.RequestError):
+            return ActorError(
+                f"request rejected by the ollama client: {_errors.redact(exc.error, secrets)}",
+                kind="bad_request",
+            )
+        if isinstance(exc, ollama.ResponseError | pydantic.ValidationError | json.JSONDecodeError):
+            return _errors.bad_response(url, _errors.describe(exc), secrets)
+        return _errors.unknown_error(url, exc, secrets)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's HTTP client now (it is closed with its loop anyway)."""
+        await self._clients.aclose()
+
+
+async def _close(client: ollama.AsyncClient) -> None:
+    close: Callable[[], Awaitable[None]] = client.close  # untyped in the client
+    await close()
+
+
+def create(settings: ActorSettings) -> OllamaActor:
+    return OllamaActor(settings)
