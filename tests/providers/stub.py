@@ -2,9 +2,9 @@
 
 The providers are exercised through their official clients over real HTTP: each test
 scripts the replies (status, JSON body, headers, delay) and reads back the requests the
-client sent. (The LLM simulator in `turing.sim` had no in-process `Simulator` yet when
-these tests were written; this stub also covers Anthropic, which the simulator does not
-speak, and error statuses on demand.)
+client sent. It covers what the LLM simulator does not: Anthropic's protocol, any error
+status or body on demand, and servers that echo credentials back.
+`test_against_simulator.py` runs the Ollama and OpenAI actors against `turing.sim` too.
 """
 
 from __future__ import annotations
