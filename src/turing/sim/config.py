@@ -1,0 +1,201 @@
+"""Simulator settings: latency per model, residency (a small GPU), faults, named profiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from turing.errors import ConfigError
+
+# Every fault kind, in the order their rates are laid end to end on [0, 1).
+FAULT_KINDS: tuple[str, ...] = (
+    "http_500",
+    "http_429",
+    "hang",
+    "malformed_json",
+    "fenced_prose",
+    "bare_array",
+    "one_element_array",
+    "json_string",
+    "wrong_enum",
+    "missing_field",
+    "extra_fields",
+    "empty",
+)
+# Faults that never reach a model's answer: the HTTP layer answers (or stalls) instead.
+TRANSPORT_FAULTS = frozenset({"http_500", "http_429", "hang"})
+# Faults that deterministic repair is meant to fix without asking the model again.
+SHAPE_FAULTS = frozenset(
+    {"malformed_json", "fenced_prose", "bare_array", "one_element_array", "json_string"}
+)
+
+DEFAULT_MODELS: tuple[str, ...] = (
+    "qwen2.5:7b",
+    "qwen2.5:3b",
+    "llama3.1:8b",
+    "llama3.2:3b",
+    "gpt-4o-mini",
+    "gpt-4o",
+)
+
+
+@dataclass(frozen=True)
+class ModelLatency:
+    """How fast one model answers: time to first token, generation speed, +/- jitter.
+
+    `tokens_per_s <= 0` means generation takes no time; `jitter` is a fraction (0.2 means
+    each duration is drawn from [0.8x, 1.2x], deterministically per request).
+    """
+
+    ttft_s: float = 0.1
+    tokens_per_s: float = 200.0
+    jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.ttft_s < 0 or not 0 <= self.jitter < 1:
+            raise ConfigError(f"bad model latency {self}: ttft_s >= 0 and 0 <= jitter < 1")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that shapes the simulator's behaviour; same config + seed => same answers.
+
+    * `models`: latency per model name; `default_latency` for any other model.
+    * `known_models`: what `/api/tags` and `/v1/models` list (plus the keys of `models`);
+      other names get the provider's real "model not found" error.
+    * `models_resident`: how many models fit at once (0 = no limit). A request for a model
+      that is not loaded waits until one without in-flight requests can be evicted (least
+      recently used first), then pays `swap_s`. Requests are admitted first come, first
+      served, so interleaving two models on `models_resident=1` swaps on every change.
+    * `time_scale`: multiplies every modelled sleep (latency, swap); 0 means no sleeping.
+      Reported durations (Ollama's `*_duration`) are the modelled, unscaled ones.
+    * `faults`: rate per kind (see `FAULT_KINDS`), summing to at most 1. A fault that does
+      not apply to the request (say `bare_array` for a schema without an array property)
+      becomes no fault; only applied faults are counted.
+    * `hang_s`: how long a `hang` stalls, in real seconds (not scaled: it is meant to
+      outlast the client's timeout). `retry_after_s`: the 429's Retry-After.
+    * `api_key`: when set, OpenAI-protocol requests must carry `Authorization: Bearer <key>`.
+    """
+
+    seed: int = 0
+    name: str = "custom"
+    models: dict[str, ModelLatency] = field(default_factory=dict)
+    default_latency: ModelLatency = field(default_factory=ModelLatency)
+    known_models: tuple[str, ...] = DEFAULT_MODELS
+    swap_s: float = 0.5
+    models_resident: int = 2
+    time_scale: float = 1.0
+    faults: dict[str, float] = field(default_factory=dict)
+    hang_s: float = 60.0
+    retry_after_s: float = 1.0
+    api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.faults) - set(FAULT_KINDS))
+        if unknown:
+            raise ConfigError(
+                f"unknown fault kind(s) {', '.join(unknown)} (known: {', '.join(FAULT_KINDS)})"
+            )
+        if any(rate < 0 for rate in self.faults.values()) or self.fault_rate > 1 + 1e-9:
+            raise ConfigError(f"fault rates must be >= 0 and sum to <= 1, got {self.faults}")
+        if self.time_scale < 0 or self.swap_s < 0 or self.hang_s < 0 or self.models_resident < 0:
+            raise ConfigError("time_scale, swap_s, hang_s and models_resident must not be negative")
+
+    @property
+    def fault_rate(self) -> float:
+        """The nominal share of faulty responses (before inapplicable faults fall away)."""
+        return sum(self.faults.values())
+
+    def latency(self, model: str) -> ModelLatency:
+        return self.models.get(model, self.default_latency)
+
+    def listed_models(self) -> list[str]:
+        """Known models in a stable order: `known_models`, then other keys of `models`."""
+        out = list(dict.fromkeys(self.known_models))
+        out += [m for m in self.models if m not in out]
+        return out
+
+    def with_(self, **changes: Any) -> SimConfig:
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ConfigError(f"unknown simulator setting(s): {', '.join(unknown)}")
+        return replace(self, **changes)
+
+    @classmethod
+    def profile(cls, name: str, **overrides: Any) -> SimConfig:
+        """A named profile (see `PROFILES`), with any field overridden."""
+        try:
+            base = PROFILES[name]
+        except KeyError:
+            known = ", ".join(PROFILES)
+            raise ConfigError(f"unknown simulator profile {name!r} (known: {known})") from None
+        return base.with_(**overrides)
+
+
+PROFILES: dict[str, SimConfig] = {
+    # No latency and no faults: unit tests.
+    "fast": SimConfig(
+        name="fast",
+        default_latency=ModelLatency(ttft_s=0.05, tokens_per_s=300.0, jitter=0.1),
+        swap_s=0.5,
+        models_resident=0,
+        time_scale=0.0,
+    ),
+    # A small, realistic local GPU without faults.
+    "default": SimConfig(
+        name="default",
+        default_latency=ModelLatency(ttft_s=0.08, tokens_per_s=250.0, jitter=0.2),
+        swap_s=0.5,
+        models_resident=2,
+    ),
+    # Quick, and about 15% faulty: mostly shapes that deterministic repair fixes.
+    "demo": SimConfig(
+        name="demo",
+        default_latency=ModelLatency(ttft_s=0.02, tokens_per_s=2000.0, jitter=0.2),
+        swap_s=0.2,
+        models_resident=2,
+        retry_after_s=1.0,
+        faults={
+            "fenced_prose": 0.03,
+            "malformed_json": 0.03,
+            "bare_array": 0.02,
+            "one_element_array": 0.01,
+            "json_string": 0.015,
+            "extra_fields": 0.015,
+            "http_500": 0.01,
+            "http_429": 0.01,
+            "wrong_enum": 0.01,
+            "missing_field": 0.01,
+        },
+    ),
+    # At least 30% faulty across every kind: the salvage benchmark.
+    "chaos": SimConfig(
+        name="chaos",
+        default_latency=ModelLatency(ttft_s=0.005, tokens_per_s=5000.0, jitter=0.5),
+        swap_s=0.05,
+        models_resident=2,
+        retry_after_s=1.0,
+        faults={
+            "http_500": 0.04,
+            "http_429": 0.03,
+            "hang": 0.01,
+            "malformed_json": 0.05,
+            "fenced_prose": 0.05,
+            "bare_array": 0.04,
+            "one_element_array": 0.03,
+            "json_string": 0.04,
+            "wrong_enum": 0.03,
+            "missing_field": 0.03,
+            "extra_fields": 0.03,
+            "empty": 0.02,
+        },
+    ),
+    # One resident model and a 2 s swap: batching by model versus interleaving.
+    "gpu": SimConfig(
+        name="gpu",
+        default_latency=ModelLatency(ttft_s=0.05, tokens_per_s=300.0, jitter=0.1),
+        swap_s=2.0,
+        models_resident=1,
+    ),
+}
