@@ -3,9 +3,12 @@
 1. Build the sample database (seeded: postings, profiles, skills taxonomy).
 2. One workflow on one input, as a user would try it first: `turing exec job_skills` and
    `turing exec match_candidates` on the newest posting.
-3. The autonomous pipeline: `turing run` discovers all pending work (postings without
-   skills, profiles without skills, then postings without matches), processes it with
-   progress, writes the results and reports.
+3. The autonomous pipeline on a model: `turing demo` starts the LLM simulator in-process
+   (it speaks Ollama's real HTTP protocol; answers derived from the posting text, with
+   faults injected on purpose) and runs the pipeline through the real Ollama provider:
+   discover all pending work (postings without skills, profiles without skills, then
+   postings without matches), process it with progress, write the results, report repairs
+   by kind, re-asks, retries, tokens and simulated cost.
 4. A few results read back from the database, then `turing run` again: nothing pending.
 
 Run from examples/talent: `python -m talent.demo [--seed N]`.
@@ -52,12 +55,12 @@ def turing_exec(workflow: str, payload: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def turing_run() -> None:
-    """`turing run` with its own progress bar and report on this terminal."""
-    console.print(f"[dim]$ turing run   (in {HERE.name}/)[/]")
-    code = subprocess.call([_turing(), "run", "--concurrency", "16"], cwd=HERE)
+def turing(*args: str) -> None:
+    """Run a `turing` command here, with its own progress bar and report on this terminal."""
+    console.print(f"[dim]$ turing {' '.join(args)}   (in {HERE.name}/)[/]")
+    code = subprocess.call([_turing(), *args], cwd=HERE)
     if code != 0:
-        raise SystemExit(f"turing run failed with exit code {code}")
+        raise SystemExit(f"turing {args[0]} failed with exit code {code}")
 
 
 def single_posting(conn: sqlite3.Connection) -> None:
@@ -133,7 +136,7 @@ def main() -> None:
     db = HERE / "talent.db"
     for leftover in (db, db.with_name("talent.db-wal"), db.with_name("talent.db-shm")):
         leftover.unlink(missing_ok=True)
-    console.rule("[bold]Turing demo: the talent example (offline extractor, no model needed)")
+    console.rule("[bold]Turing demo: the talent example (offline: no real model is needed)")
     started = time.perf_counter()
     counts = build_database(db, seed=args.seed)
     console.print(
@@ -142,12 +145,12 @@ def main() -> None:
     )
     with sqlite3.connect(db) as conn:
         single_posting(conn)
-    console.rule("2. turing run: discover, process, report")
-    turing_run()
+    console.rule("2. the whole pipeline on a (simulated) model: discover, process, report")
+    turing("demo", "--responder", "talent.responder:responder", "--profile", "demo")
     with sqlite3.connect(db) as conn:
         show_results(conn)
-    console.rule("4. turing run again")
-    turing_run()
+    console.rule("4. turing run again: nothing is left pending")
+    turing("run")
     console.rule("[bold green]done")
 
 

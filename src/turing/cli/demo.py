@@ -108,5 +108,6 @@ def demo(
         table_.add_row("calls", str(stats.get("calls")))
         table_.add_row("model swaps", str(stats.get("swaps")))
         for kind, n in sorted(faults.items()):
-            table_.add_row(f"fault {kind}", str(n))
+            if n:
+                table_.add_row(f"fault injected: {kind}", str(n))
         state.out.print(table_)

@@ -216,16 +216,17 @@ def print_report(report: Report) -> None:
             "nothing pending: every discovered subject is done (see turing history --failed)."
         )
         return
-    table = Table(
-        "workflow", "processed", "ok", "failed", "repaired", "calls", "re-asks", "retries",
-        "cached", "tokens in/out", "cost", title="report",
-    )  # fmt: skip
+    table = Table("workflow", "tasks", "repaired", "model calls", "tokens", "cost", title="report")
     for name, t in report.per_workflow.items():
-        table.add_row(
-            name, str(t.processed), str(t.succeeded), str(t.failed), str(t.repaired),
-            str(t.calls), str(t.reasks), str(t.retries), str(t.cached),
-            f"{t.input_tokens}/{t.output_tokens}", f"{t.cost:.4f}",
-        )  # fmt: skip
+        extras = [
+            f"{n} {label}"
+            for n, label in ((t.reasks, "re-asks"), (t.retries, "retries"), (t.cached, "cached"))
+            if n
+        ]
+        calls = f"{t.calls}" + (f" ({', '.join(extras)})" if extras else "")
+        tasks = f"{t.succeeded} ok" + (f", {t.failed} failed" if t.failed else "")
+        tokens = f"{t.input_tokens + t.output_tokens:,}"
+        table.add_row(name, tasks, str(t.repaired), calls, tokens, f"{t.cost:.4f}")
     out.print(table)
     rate = report.processed / report.duration_s if report.duration_s else 0.0
     out.print(
