@@ -87,20 +87,24 @@ def main() -> None:
 
     print(f"salvage: {N:,} job_skills tasks, Ollama provider -> simulator profile 'chaos'")
     print(
-        f"  simulator: {stats['calls']:,} calls, {applied:,} faulty ({applied / stats['calls']:.1%}):"
+        f"  simulator: {stats['calls']:,} calls, {applied:,} faulty "
+        f"({applied / stats['calls']:.1%}):"
     )
     print("    " + ", ".join(f"{k} {v}" for k, v in sorted(faults.items())))
     print(
-        f"  valid at the end:                  {valid / N:8.2%}   ({valid:,}/{N:,}; target >= 99.5%)"
+        f"  valid at the end:                  {valid / N:8.2%}   "
+        f"({valid:,}/{N:,}; target >= 99.5%)"
     )
     print(f"  faulty first answers:              {len(faulty_first):8,}")
     print(
-        f"  ... saved by deterministic repair: {len(saved_by_repair) / max(1, len(faulty_first)):8.2%}"
+        "  ... saved by deterministic repair: "
+        f"{len(saved_by_repair) / max(1, len(faulty_first)):8.2%}"
     )
     print(f"  re-asks per 100 tasks:             {100 * reasks / N:8.2f}")
     print(f"  transient retries (5xx/429/hang):  {retries:8,}")
     print(
-        f"  tokens on failed attempts:         {failed_tokens:8,} of {total_tokens:,} ({failed_tokens / total_tokens:.2%})"
+        f"  tokens on failed attempts:         {failed_tokens:8,} of {total_tokens:,} "
+        f"({failed_tokens / total_tokens:.2%})"
     )
     print("  shape repairs and re-asks after them (target: 0 re-asks for every shape kind):")
     for kind in sorted(SHAPE_REPAIRS):
@@ -111,7 +115,8 @@ def main() -> None:
     print(f"  failures by kind: {dict(failures) or 'none'}; wall time {elapsed:.1f}s")
     ok = valid / N >= 0.995 and not any(shape_reasked.values())
     print(
-        f"  targets: {'met' if ok else 'NOT met'} (shape faults in the simulator: {sorted(SHAPE_FAULTS)})"
+        f"  targets: {'met' if ok else 'NOT met'} "
+        f"(shape faults in the simulator: {sorted(SHAPE_FAULTS)})"
     )
 
 
