@@ -115,6 +115,7 @@ class ActorError(TuringError):
         self.transient = transient
         self.retry_after = retry_after
         self.kind = kind
+        self.retries = 0  # set by the managed actor when it gave up after retrying
 
 
 class ScriptError(TuringError):

@@ -263,7 +263,8 @@ class _Run:
                     response = await asyncio.wait_for(actor.complete(request), step.timeout)
             except Exception as exc:  # any provider failure ends the step, never the run
                 message = _actor_message(exc, step.timeout)
-                self._attempt(where, "", Usage(), error=message)
+                spent = Usage(calls=1, retries=getattr(exc, "retries", 0))
+                self._attempt(where, "", spent, error=message)
                 record.attempts = number
                 raise _StepFailed(
                     RunError("actor", f"{actor.identity}: {message}", step.name)

@@ -114,12 +114,14 @@ class ManagedActor:
             except ActorError as exc:
                 if not exc.transient or retries >= self.settings.max_retries:
                     if retries:
-                        raise ActorError(
+                        final = ActorError(
                             f"{exc} (after {retries} retr{'y' if retries == 1 else 'ies'})",
                             transient=exc.transient,
                             retry_after=exc.retry_after,
                             kind=exc.kind,
-                        ) from exc
+                        )
+                        final.retries = retries
+                        raise final from exc
                     raise
                 await self._sleep(backoff(retries, exc.retry_after, self._rng))
                 retries += 1
@@ -135,7 +137,7 @@ class ManagedActor:
         except TimeoutError:
             waited = time.perf_counter() - started
             raise ActorError(
-                f"{self.identity}: no answer after {waited:.1f}s (timeout {request.timeout:g}s)",
+                f"no answer after {waited:.1f}s (timeout {request.timeout:g}s)",
                 transient=True,
                 kind="timeout",
             ) from None
