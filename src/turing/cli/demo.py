@@ -40,6 +40,17 @@ def demo(
             "--model", "-m", help="A real model for every LLM step (default: the simulator)."
         ),
     ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Where --model is served, e.g. http://127.0.0.1:8000/v1 for an "
+            "OpenAI-compatible server (vLLM, llama.cpp, LM Studio).",
+        ),
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="Environment variable holding the key.")
+    ] = None,
     profile: Annotated[
         str, typer.Option("--profile", help="Simulator profile: fast, default, demo, chaos, gpu.")
     ] = "demo",
@@ -59,7 +70,8 @@ def demo(
     this machine and no real model is involved.
 
     Example: turing demo --responder talent.responder:responder
-    (or with a real model: turing demo --model ollama:qwen2.5:7b)
+    (or with a real model: turing demo --model ollama:qwen2.5:7b, or
+    turing demo --model openai:my-model --base-url http://127.0.0.1:8000/v1)
     """
     project = state.project()
     actors = sorted(
@@ -85,8 +97,10 @@ def demo(
             "faulty on purpose). No real model is involved."
         )
     else:
-        spec, table = model, {}
-        state.err.print(f"LLM steps ({', '.join(actors)}) run on [bold]{escape(model)}[/]")
+        spec = model
+        table = {"base_url": base_url, "api_key_env": api_key_env}
+        where = f" at {base_url}" if base_url else ""
+        state.err.print(f"LLM steps ({', '.join(actors)}) run on [bold]{escape(model)}[/]{where}")
     for name in actors:
         project.config.actors[name] = ActorTable(spec=spec, **table)
     project._resolved.clear()
