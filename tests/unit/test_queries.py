@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 import turing.store.queries as queries_module
-from turing.store.queries import DIALECTS, migrations, queries, sql_text, to_paramstyle
+from turing.store.queries import (
+    DIALECTS,
+    migrations,
+    queries,
+    sql_files,
+    sql_text,
+    to_paramstyle,
+)
 
 STORE_DIR = Path(queries_module.__file__).parent
 NAME_LINE = re.compile(r"^--\s*name:\s*(\S+)\s*$", re.MULTILINE)
@@ -17,8 +24,13 @@ PARAM = re.compile(r"(?<![:\w]):([a-zA-Z_]\w*)")
 NAMED_CALLS = {"q", "one", "x", "many"}
 
 
+def _all_queries_text(dialect: str) -> str:
+    """Every queries file of a dialect (queries.sql and queries_*.sql), concatenated."""
+    return "\n".join(sql_text(dialect, f) for f in sql_files(dialect, "queries"))
+
+
 def names_in_text(dialect: str) -> list[str]:
-    return NAME_LINE.findall(sql_text(dialect, "queries.sql"))
+    return NAME_LINE.findall(_all_queries_text(dialect))
 
 
 def used_query_names() -> dict[str, set[str]]:
@@ -80,7 +92,7 @@ def test_no_duplicate_query_names(dialect: str) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_every_name_line_is_well_formed(dialect: str) -> None:
     """A `-- name:` line the loader would not recognise would glue two queries together."""
-    loose = re.findall(r"^--\s*name\b.*$", sql_text(dialect, "queries.sql"), re.MULTILINE)
+    loose = re.findall(r"^--\s*name\b.*$", _all_queries_text(dialect), re.MULTILINE)
     assert len(loose) == len(queries(dialect))
     for body in queries(dialect).values():
         assert body.strip(), "every named query has a body"
@@ -112,7 +124,7 @@ def test_both_dialects_take_the_same_parameters() -> None:
 
 
 def _raw(dialect: str) -> dict[str, str]:
-    parts = NAME_LINE.split(sql_text(dialect, "queries.sql"))
+    parts = NAME_LINE.split(_all_queries_text(dialect))
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 

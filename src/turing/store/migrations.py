@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from turing.store.db import Database
-from turing.store.queries import migrations, sql_text
+from turing.store.queries import migrations, schema_text
 
 
 def migrate(db: Database, *, fresh_from_schema: bool = True) -> list[int]:
@@ -17,7 +17,7 @@ def migrate(db: Database, *, fresh_from_schema: bool = True) -> list[int]:
         tx.x("create_migrations_table")
         done = {row["version"] for row in tx.q("applied_migrations")}
         if not done and fresh_from_schema:
-            tx.script(sql_text(db.dialect, "schema.sql"))
+            tx.script(schema_text(db.dialect))
             for version, name, _ in available:
                 tx.x("record_migration", version=version, name=name, now=time.time())
             return [v for v, _, _ in available]

@@ -17,16 +17,32 @@ def sql_text(dialect: str, filename: str) -> str:
     return resources.files("turing.store").joinpath("sql", dialect, filename).read_text("utf-8")
 
 
+def sql_files(dialect: str, stem: str) -> list[str]:
+    """`stem.sql` then `stem_*.sql` (one file per concept: limits, schedules, ...), sorted."""
+    folder = resources.files("turing.store").joinpath("sql", dialect)
+    extra = sorted(
+        e.name
+        for e in folder.iterdir()
+        if e.name.startswith(f"{stem}_") and e.name.endswith(".sql")
+    )
+    return [f"{stem}.sql", *extra]
+
+
+def schema_text(dialect: str) -> str:
+    """The whole current schema for a fresh database."""
+    return "\n\n".join(sql_text(dialect, name) for name in sql_files(dialect, "schema"))
+
+
 @cache
 def queries(dialect: str) -> dict[str, str]:
     """Every named query of a dialect, in that dialect's parameter style."""
-    text = sql_text(dialect, "queries.sql")
-    parts = _NAME.split(text)
     named: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        if name in named:
-            raise ValueError(f"{dialect}/queries.sql defines {name!r} twice")
-        named[name] = to_paramstyle(dialect, body.strip())
+    for filename in sql_files(dialect, "queries"):
+        parts = _NAME.split(sql_text(dialect, filename))
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in named:
+                raise ValueError(f"{dialect}: query {name!r} is defined twice ({filename})")
+            named[name] = to_paramstyle(dialect, body.strip())
     return named
 
 
