@@ -102,7 +102,7 @@ def test_every_name_line_is_well_formed(dialect: str) -> None:
 def test_duplicate_names_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     text = "-- name: a\nSELECT 1;\n\n-- name: a\nSELECT 2;\n"
     monkeypatch.setattr(queries_module, "sql_text", lambda dialect, filename: text)
-    with pytest.raises(ValueError, match="'a' twice"):
+    with pytest.raises(ValueError, match="'a' is defined twice"):
         queries.__wrapped__("sqlite")
 
 
