@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import os
+import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +49,48 @@ async def run_script(step: ScriptStep, data: dict[str, Any], ctx: ScriptContext)
     return _jsonable(step, result)
 
 
+class _DaemonPool:
+    """Reusable daemon threads for script callables.
+
+    A thread cannot be killed: when a step times out, its thread is abandoned (it is a
+    daemon, so it never holds up the interpreter's exit) and a fresh one takes its place.
+    Reusing threads avoids starting one per call, which dominates no-op workloads.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        self._threads = 0
+        self._size = size
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle == 0 and self._threads < self._size:
+                self._threads += 1
+                threading.Thread(target=self._work, name="turing-script", daemon=True).start()
+            else:
+                self._idle -= 1 if self._idle else 0
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            job()
+            with self._lock:
+                self._idle += 1
+
+    def abandon(self) -> None:
+        """A job timed out: its thread may never come back; allow one more thread."""
+        with self._lock:
+            self._size += 1
+
+
+_POOL = _DaemonPool()
+
+
 def _in_daemon_thread(fn: Any, *args: Any) -> asyncio.Future[Any]:
-    """Run `fn` in a daemon thread: a thread cannot be killed, so on timeout the step fails
-    and the thread is abandoned without holding up the event loop's shutdown."""
+    """Run `fn` on a pooled daemon thread; the future settles on the event loop."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
 
@@ -61,15 +102,22 @@ def _in_daemon_thread(fn: Any, *args: Any) -> asyncio.Future[Any]:
         else:
             future.set_exception(value)
 
-    def target() -> None:
+    def job() -> None:
         try:
             value = fn(*args)
         except BaseException as exc:
-            loop.call_soon_threadsafe(settle, False, exc)
+            outcome: tuple[bool, Any] = (False, exc)
         else:
-            loop.call_soon_threadsafe(settle, True, value)
+            outcome = (True, value)
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, *outcome)
 
-    threading.Thread(target=target, name="turing-script", daemon=True).start()
+    def on_cancel(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            _POOL.abandon()
+
+    future.add_done_callback(on_cancel)
+    _POOL.submit(job)
     return future
 
 

@@ -84,6 +84,8 @@ class Workflow:
         self.sink = sink
         self.priority = priority
         self.steps: tuple[CompiledStep, ...] = self._compile(list(steps))
+        self._settings: list[dict[str, Any]] | None = None
+        self._fingerprints: dict[tuple[tuple[str, str], ...], str] = {}
 
     # ----------------------------------------------------------------- loading checks
     def _compile(self, steps: list[Step]) -> tuple[CompiledStep, ...]:
@@ -200,26 +202,41 @@ class Workflow:
         return self.steps[-1]
 
     def fingerprint(self, actor_identities: Mapping[str, str] | None = None) -> str:
-        """Hash of contracts, templates, step and actor settings and script code."""
+        """Hash of contracts, templates, step and actor settings and script code.
+
+        Script code is hashed once, when first needed: that is the code this process runs,
+        even if the file changes on disk afterwards.
+        """
         identities = actor_identities or {}
-        return digest(
-            {
-                "name": self.name,
-                "version": self.version,
-                "input": self.input.hash,
-                "output": self.output.hash,
-                "steps": [
-                    {
-                        **cs.step.settings(),
-                        "contract": cs.contract.hash if cs.contract else None,
-                        "actor_identity": identities.get(cs.step.actor)
-                        if isinstance(cs.step, LLMStep)
-                        else None,
-                    }
-                    for cs in self.steps
-                ],
-            }
-        )
+        key = tuple(sorted(identities.items()))
+        cached = self._fingerprints.get(key)
+        if cached is None:
+            cached = self._fingerprints[key] = digest(
+                {
+                    "name": self.name,
+                    "version": self.version,
+                    "input": self.input.hash,
+                    "output": self.output.hash,
+                    "steps": [
+                        {
+                            **settings,
+                            "actor_identity": identities.get(cs.step.actor)
+                            if isinstance(cs.step, LLMStep)
+                            else None,
+                        }
+                        for cs, settings in zip(self.steps, self._step_settings(), strict=True)
+                    ],
+                }
+            )
+        return cached
+
+    def _step_settings(self) -> list[dict[str, Any]]:
+        if self._settings is None:
+            self._settings = [
+                {**cs.step.settings(), "contract": cs.contract.hash if cs.contract else None}
+                for cs in self.steps
+            ]
+        return self._settings
 
     def describe(self) -> dict[str, Any]:
         """Summary used by `turing workflows show`, the registry and capabilities."""
