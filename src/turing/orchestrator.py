@@ -34,7 +34,7 @@ from turing.project import Project
 from turing.registry import Registry
 from turing.result import RunResult
 from turing.sources import input_of, subject_of
-from turing.store.store import Store, SyncChange, TaskRow, open_store
+from turing.store.store import Completion, Store, SyncChange, TaskRow, open_store
 from turing.workflow import Workflow
 
 
@@ -391,7 +391,7 @@ class Orchestrator:
     ) -> None:
         names = [w.name for w in selected]
         remaining = max_tasks if max_tasks is not None else -1
-        inflight: set[asyncio.Task[None]] = set()
+        inflight: set[asyncio.Task[Completion]] = set()
         while True:
             room = self.concurrency - len(inflight)
             if remaining >= 0:
@@ -401,24 +401,24 @@ class Orchestrator:
                 report.stopped = stop
                 room = 0
             claimed = (
-                self.store.claim(self.worker_id, room, workflows=names, lease_s=self.lease_s)
+                await asyncio.to_thread(
+                    self.store.claim, self.worker_id, room, workflows=names, lease_s=self.lease_s
+                )
                 if room > 0
                 else []
             )
             remaining = remaining - len(claimed) if remaining >= 0 else remaining
             for task in claimed:
-                inflight.add(asyncio.create_task(self._one(task, report, on_result)))
+                inflight.add(asyncio.create_task(self._one(task)))
             if not inflight:
                 break
             done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                t.result()
+            await self._flush([t.result() for t in done], report, on_result)
 
-    async def _one(self, task: TaskRow, report: Report, on_result: OnResult | None) -> None:
+    async def _one(self, task: TaskRow) -> Completion:
         wf = self.registry.get(task.workflow)
         result = await self.executor.run(wf, task.input)
-        sink = wf.sink
-        output = result.output
+        sink, output = wf.sink, result.output
 
         def write(tx: Any) -> None:
             if sink is not None and isinstance(output, dict):
@@ -426,18 +426,31 @@ class Orchestrator:
                     tx, output, {"subject": task.subject, "id": task.id, "input": task.input}
                 )
 
+        return Completion(task, result, write)
+
+    async def _flush(
+        self, done: list[Completion], report: Report, on_result: OnResult | None
+    ) -> None:
+        """Group commit of finished tasks, off the event loop so calls in flight go on."""
         try:
-            outcome = self.store.complete(
-                task, self.worker_id, result, sink=write, worker=self.worker_id
+            outcomes = await asyncio.to_thread(
+                self.store.complete_many, done, self.worker_id, worker=self.worker_id
             )
-        except Exception as exc:  # the database failed us: fail this task, keep the batch going
-            outcome = "internal"
+        except Exception:  # the batch failed as a whole: complete one by one
+            outcomes = [self._complete_alone(item) for item in done]
+        for item, outcome in zip(done, outcomes, strict=True):
+            report.add(item.result, outcome)
+            if on_result is not None:
+                on_result(item.task, item.result, outcome)
+
+    def _complete_alone(self, item: Completion) -> str:
+        try:
+            return self.store.complete_many([item], self.worker_id, worker=self.worker_id)[0]
+        except Exception as exc:  # the database failed us: fail this task, keep going
             reason = f"completing the task failed: {type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):  # else the lease expires and it is reclaimed
-                self.store.fail(task, self.worker_id, reason)
-        report.add(result, outcome)
-        if on_result is not None:
-            on_result(task, result, outcome)
+                self.store.fail(item.task, self.worker_id, reason)
+            return "internal"
 
     async def _dry_run(
         self,

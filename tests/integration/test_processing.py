@@ -289,14 +289,14 @@ def test_percent_signs_and_casts_in_source_and_sink_sql(domain: Store, calls: Ca
 def test_a_database_error_while_completing_fails_that_task_only(
     domain: Store, calls: Calls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = domain.complete
+    real = domain.complete_many
 
-    def flaky(task: Any, *args: Any, **kwargs: Any) -> str:
-        if task.subject == "4":
+    def flaky(items: Any, *args: Any, **kwargs: Any) -> list[str]:
+        if any(item.task.subject == "4" for item in items):
             raise ConnectionError("server closed the connection unexpectedly")
-        return real(task, *args, **kwargs)
+        return real(items, *args, **kwargs)
 
-    monkeypatch.setattr(domain, "complete", flaky)
+    monkeypatch.setattr(domain, "complete_many", flaky)
     report = orchestrator(domain, count_words(calls)).process_pending_tasks()
     assert (report.processed, report.succeeded, report.failed) == (10, 9, 1)
     assert report.failures == {"internal": 1}

@@ -31,6 +31,15 @@ class TaskRow:
 
 
 @dataclass(frozen=True)
+class Completion:
+    """A finished run of a claimed task, with the sink that stores its output."""
+
+    task: TaskRow
+    result: RunResult
+    sink: Callable[[Tx], None] | None = None
+
+
+@dataclass(frozen=True)
 class SyncChange:
     workflow: str
     action: str  # "created", "updated", "unchanged"
@@ -185,39 +194,57 @@ class Store:
         sink: Callable[[Tx], None] | None = None,
         worker: str,
     ) -> str:
-        """Finish a claimed task in one transaction: guard, sink, history.
+        """Finish one claimed task in its own transaction (see `complete_many`)."""
+        return self.complete_many([Completion(task, result, sink)], owner, worker=worker)[0]
 
-        Returns "succeeded", "failed" (the run failed), "sink" (the sink raised: its writes
-        are rolled back and the task fails with the reason), or "lost" (the lease was gone:
-        the result is discarded and recorded, never written).
+    def complete_many(self, items: Sequence[Completion], owner: str, *, worker: str) -> list[str]:
+        """Finish claimed tasks in one transaction (a group commit): for each, guard, sink,
+        history, inside a savepoint so one failing sink does not undo the others.
+
+        Outcomes, in order: "succeeded"; "failed" (the run failed); "sink" (the sink raised:
+        its writes are rolled back and the task fails with the reason); "lost" (the lease
+        was gone: the result is discarded and recorded, never written).
         """
+        if not items:
+            return []
+        with self.db.tx() as tx:
+            return [self._complete_in(tx, item, owner, worker) for item in items]
+
+    def _complete_in(self, tx: Tx, item: Completion, owner: str, worker: str) -> str:
+        task, result = item.task, item.result
+        now = time.time()
         sink_error: str | None = None
         if result.ok:
             try:
-                with self.db.tx() as tx:
-                    if tx.x("complete_task", id=task.id, owner=owner, now=time.time()) != 1:
+                with tx.savepoint():
+                    if tx.x("complete_task", id=task.id, owner=owner, now=now) != 1:
                         raise _LeaseLost
-                    if sink is not None:
-                        sink(tx)
+                    if item.sink is not None:
+                        item.sink(tx)
                     self._record(tx, task, result, worker)
                 return "succeeded"
             except _LeaseLost:
-                self.record_lost(task, result, worker)
+                self._discard(tx, task, result, worker)
                 return "lost"
             except Exception as exc:  # the sink raised: nothing of it stays
                 sink_error = f"sink failed: {type(exc).__name__}: {exc}"
         error = sink_error or "; ".join(f"{e.kind}: {e.message}" for e in result.errors)
         kind = "sink" if sink_error else (result.errors[0].kind if result.errors else "unknown")
-        with self.db.tx() as tx:
-            if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=time.time()) != 1:
-                lost = True
-            else:
-                lost = False
-                self._record(tx, task, result, worker, status="failed", error=(kind, error))
-        if lost:
-            self.record_lost(task, result, worker)
+        if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=now) != 1:
+            self._discard(tx, task, result, worker)
             return "lost"
+        self._record(tx, task, result, worker, status="failed", error=(kind, error))
         return "sink" if sink_error else "failed"
+
+    def _discard(self, tx: Tx, task: TaskRow, result: RunResult, worker: str) -> None:
+        self._record(
+            tx,
+            task,
+            result,
+            worker,
+            status="discarded",
+            error=("lease_lost", "lease lost: result discarded"),
+        )
 
     def record_lost(self, task: TaskRow, result: RunResult, worker: str) -> None:
         with self.db.tx() as tx:
