@@ -65,7 +65,7 @@ class LimitsConfig(BaseModel):
             key = _scope(scope, out)
             items = [specs] if isinstance(specs, str) else specs
             if not isinstance(items, list) or not items:
-                raise ValueError(f"{scope!r}: expected a rate such as \"50/s\" or a list of them")
+                raise ValueError(f'{scope!r}: expected a rate such as "50/s" or a list of them')
             rates: list[Rate] = []
             for spec in items:
                 try:

@@ -146,8 +146,7 @@ def parse_rate(spec: str) -> Rate:
     period = _PERIODS.get(m["period"].lower())
     if period is None:
         raise LimitSpecError(
-            f"invalid rate limit {spec!r}: unknown period {m['period']!r} "
-            f"(use s, min, hour or day)"
+            f"invalid rate limit {spec!r}: unknown period {m['period']!r} (use s, min, hour or day)"
         )
     count = float(m["count"]) if m["count"] else 1.0
     amount = int(m["amount"].replace("_", ""))
