@@ -110,7 +110,12 @@ def test_every_query_name_used_by_the_store_exists() -> None:
     used = used_query_names()
     assert {"store.py", "migrations.py"} <= set(used)
     everything = set().union(*used.values())
-    assert {"claim_tasks", "complete_task", "enqueue_task", "enqueue_task_reprocess"} <= everything
+    assert {
+        "claim_tasks",
+        "complete_task",
+        "enqueue_tasks",
+        "enqueue_tasks_reprocess",
+    } <= everything
     for dialect in DIALECTS:
         missing = {f: sorted(names - set(queries(dialect))) for f, names in used.items()}
         assert all(not m for m in missing.values()), (dialect, missing)

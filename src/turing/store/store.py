@@ -16,6 +16,7 @@ from typing import Any
 from turing._json import canonical
 from turing.result import RunResult
 from turing.store.db import Database, Row, Tx, connect
+from turing.store.history import Entry, record, record_many
 from turing.store.migrations import migrate
 
 
@@ -132,26 +133,22 @@ class Store:
         batch: int = 1000,
     ) -> int:
         """Add tasks for subjects that have none yet (idempotent); return how many were new."""
-        query = "enqueue_task_reprocess" if reprocess else "enqueue_task"
+        query = "enqueue_tasks_reprocess" if reprocess else "enqueue_tasks"
         added = 0
         chunk: list[tuple[str, Mapping[str, Any]]] = []
 
         def flush() -> None:
             nonlocal added
-            now = time.time()
-            rows = [
-                {
-                    "workflow": workflow,
-                    "version": version,
-                    "subject": subject,
-                    "input": json.dumps(data, default=str),
-                    "priority": priority,
-                    "now": now,
-                }
-                for subject, data in chunk
-            ]
             with self.db.tx() as tx:
-                added += tx.many(query, rows)
+                added += tx.x(
+                    query,
+                    workflow=workflow,
+                    version=version,
+                    subjects=[subject for subject, _ in chunk],
+                    inputs=[json.dumps(data, default=str) for _, data in chunk],
+                    priority=priority,
+                    now=time.time(),
+                )
             chunk.clear()
 
         for item in items:
@@ -207,55 +204,85 @@ class Store:
         """
         if not items:
             return []
+        try:
+            with self.db.tx() as tx:
+                return self._complete_fast(tx, items, owner, worker)
+        except _SlowPath:
+            pass  # a sink raised: everything was rolled back; again, a savepoint per task
         with self.db.tx() as tx:
             return [self._complete_in(tx, item, owner, worker) for item in items]
 
+    def _complete_fast(
+        self, tx: Tx, items: Sequence[Completion], owner: str, worker: str
+    ) -> list[str]:
+        """The common case in few statements: one guarded UPDATE for the batch, the sinks,
+        one bulk history insert. Any sink error abandons it for the savepoint path."""
+        ok_ids = [i.task.id for i in items if i.result.ok]
+        now = time.time()
+        won = (
+            {int(r["id"]) for r in tx.q("complete_tasks", ids=ok_ids, owner=owner, now=now)}
+            if ok_ids
+            else set()
+        )
+        outcomes: list[str] = []
+        entries: list[Entry] = []
+        for item in items:
+            task, result = item.task, item.result
+            if not result.ok:
+                outcomes.append(self._fail_in(tx, item, owner, worker, None))
+            elif task.id not in won:
+                self._discard(tx, task, result, worker)
+                outcomes.append("lost")
+            else:
+                if item.sink is not None:
+                    try:
+                        item.sink(tx)
+                    except Exception as exc:
+                        raise _SlowPath from exc
+                entries.append(_entry(task, result, worker))
+                outcomes.append("succeeded")
+        record_many(tx, entries)
+        return outcomes
+
     def _complete_in(self, tx: Tx, item: Completion, owner: str, worker: str) -> str:
         task, result = item.task, item.result
-        now = time.time()
-        sink_error: str | None = None
-        if result.ok:
-            try:
-                with tx.savepoint():
-                    if tx.x("complete_task", id=task.id, owner=owner, now=now) != 1:
-                        raise _LeaseLost
-                    if item.sink is not None:
-                        item.sink(tx)
-                    self._record(tx, task, result, worker)
-                return "succeeded"
-            except _LeaseLost:
-                self._discard(tx, task, result, worker)
-                return "lost"
-            except Exception as exc:  # the sink raised: nothing of it stays
-                sink_error = f"sink failed: {type(exc).__name__}: {exc}"
-        error = sink_error or "; ".join(f"{e.kind}: {e.message}" for e in result.errors)
-        kind = "sink" if sink_error else (result.errors[0].kind if result.errors else "unknown")
-        if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=now) != 1:
+        if not result.ok:
+            return self._fail_in(tx, item, owner, worker, None)
+        try:
+            with tx.savepoint():
+                if tx.x("complete_task", id=task.id, owner=owner, now=time.time()) != 1:
+                    raise _LeaseLost
+                if item.sink is not None:
+                    item.sink(tx)
+                record(tx, _entry(task, result, worker))
+            return "succeeded"
+        except _LeaseLost:
             self._discard(tx, task, result, worker)
             return "lost"
-        self._record(tx, task, result, worker, status="failed", error=(kind, error))
+        except Exception as exc:  # the sink raised: nothing of it stays
+            return self._fail_in(
+                tx, item, owner, worker, f"sink failed: {type(exc).__name__}: {exc}"
+            )
+
+    def _fail_in(
+        self, tx: Tx, item: Completion, owner: str, worker: str, sink_error: str | None
+    ) -> str:
+        task, result = item.task, item.result
+        error = sink_error or "; ".join(f"{e.kind}: {e.message}" for e in result.errors)
+        kind = "sink" if sink_error else (result.errors[0].kind if result.errors else "unknown")
+        if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=time.time()) != 1:
+            self._discard(tx, task, result, worker)
+            return "lost"
+        record(tx, _entry(task, result, worker, status="failed", error=(kind, error)))
         return "sink" if sink_error else "failed"
 
     def _discard(self, tx: Tx, task: TaskRow, result: RunResult, worker: str) -> None:
-        self._record(
-            tx,
-            task,
-            result,
-            worker,
-            status="discarded",
-            error=("lease_lost", "lease lost: result discarded"),
-        )
+        lost = ("lease_lost", "lease lost: result discarded")
+        record(tx, _entry(task, result, worker, status="discarded", error=lost))
 
     def record_lost(self, task: TaskRow, result: RunResult, worker: str) -> None:
         with self.db.tx() as tx:
-            self._record(
-                tx,
-                task,
-                result,
-                worker,
-                status="discarded",
-                error=("lease_lost", "lease lost: result discarded"),
-            )
+            self._discard(tx, task, result, worker)
 
     def fail(self, task: TaskRow, owner: str, reason: str) -> bool:
         """Fail a claimed task outside the normal completion path (guarded by the lease)."""
@@ -348,81 +375,7 @@ class Store:
     ) -> int:
         """History of a run that had no task (`turing exec`, chains)."""
         with self.db.tx() as tx:
-            return self._record(tx, None, result, worker, subject=subject, data=data)
-
-    def _record(
-        self,
-        tx: Tx,
-        task: TaskRow | None,
-        result: RunResult,
-        worker: str,
-        *,
-        status: str | None = None,
-        error: tuple[str, str] | None = None,
-        subject: str | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> int:
-        finished = time.time()
-        if error is None and result.errors:
-            first = result.errors[0]
-            error = (first.kind, "; ".join(e.message for e in result.errors))
-        usage = result.usage
-        row = tx.one(
-            "insert_run",
-            task_id=task.id if task else None,
-            workflow=result.workflow,
-            version=result.version,
-            fingerprint=result.fingerprint,
-            subject=task.subject if task else subject,
-            status=status or result.status,
-            error_kind=error[0] if error else None,
-            error=error[1][:4000] if error else None,
-            input=json.dumps(task.input if task else data, default=str),
-            output=json.dumps(result.output, default=str) if result.output is not None else None,
-            worker=worker,
-            started_at=finished - result.duration_s,
-            finished_at=finished,
-            duration_ms=result.duration_s * 1000,
-            calls=len(result.attempts),
-            reasks=result.reasks,
-            repairs=len(result.repairs),
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost=usage.cost,
-            cached=usage.cached,
-            retries=usage.retries,
-        )
-        assert row is not None
-        run_id = int(row["id"])
-        for a in result.attempts:
-            tx.x(
-                "insert_call",
-                run_id=run_id,
-                step=a.step,
-                number=a.number,
-                actor=a.actor,
-                messages=json.dumps(list(a.messages)),
-                raw=a.raw,
-                input_tokens=a.usage.input_tokens,
-                output_tokens=a.usage.output_tokens,
-                latency_ms=a.latency_s * 1000,
-                violations=json.dumps([v.__dict__ for v in a.violations]),
-                error=a.error,
-                cost=a.usage.cost,
-                cached=a.usage.cached,
-                retries=a.usage.retries,
-            )
-        for step, r in result.repairs:
-            tx.x(
-                "insert_repair",
-                run_id=run_id,
-                step=step,
-                kind=r.kind,
-                path=r.path,
-                before=r.before,
-                after=r.after,
-            )
-        return run_id
+            return record(tx, Entry(result, worker, subject=subject, data=data))
 
     def runs(
         self, *, workflows: Sequence[str] | None = None, failed_only: bool = False, limit: int = 50
@@ -454,6 +407,21 @@ def _task(r: Row) -> TaskRow:
         r["attempts"],
         r["priority"],
     )
+
+
+def _entry(
+    task: TaskRow,
+    result: RunResult,
+    worker: str,
+    *,
+    status: str | None = None,
+    error: tuple[str, str] | None = None,
+) -> Entry:
+    return Entry(result, worker, task.id, task.subject, task.input, status=status, error=error)
+
+
+class _SlowPath(Exception):
+    pass
 
 
 class _LeaseLost(Exception):

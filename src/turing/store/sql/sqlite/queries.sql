@@ -49,19 +49,6 @@ VALUES (:workflow, :role, :revision, :version, :hash, :schema, :now)
 ON CONFLICT (workflow, role, hash) DO UPDATE SET
     revision = excluded.revision, version = excluded.version, created_at = excluded.created_at;
 
--- name: enqueue_task
-INSERT INTO turing_tasks (workflow, version, subject, input, priority, created_at, updated_at)
-SELECT :workflow, :version, :subject, :input, :priority, :now, :now
-WHERE NOT EXISTS (
-    SELECT 1 FROM turing_tasks t WHERE t.workflow = :workflow AND t.subject = :subject
-)
-ON CONFLICT DO NOTHING;
-
--- name: enqueue_task_reprocess
-INSERT INTO turing_tasks (workflow, version, subject, input, priority, created_at, updated_at)
-VALUES (:workflow, :version, :subject, :input, :priority, :now, :now)
-ON CONFLICT DO NOTHING;
-
 -- name: reclaim_expired
 UPDATE turing_tasks
 SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
