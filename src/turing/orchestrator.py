@@ -413,6 +413,10 @@ class Orchestrator:
             if not inflight:
                 break
             done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            if inflight:  # let tasks that are about to finish join this group commit
+                await asyncio.sleep(0)
+                more = {t for t in inflight if t.done()}
+                done, inflight = done | more, inflight - more
             await self._flush([t.result() for t in done], report, on_result)
 
     async def _one(self, task: TaskRow) -> Completion:

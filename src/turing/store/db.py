@@ -36,6 +36,7 @@ class Tx(Protocol):
     def sql(self, text: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
     def script(self, text: str) -> None: ...
     def savepoint(self) -> Any: ...
+    def pipeline(self) -> Any: ...
 
 
 class Database(Protocol):
@@ -109,6 +110,11 @@ class _SQLiteTx:
     def script(self, text: str) -> None:
         for statement in split_statements(text):
             self.conn.execute(statement)
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """SQLite runs in-process: nothing to batch."""
+        yield
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -227,6 +233,12 @@ class _PgTx:
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         with self.conn.transaction():
+            yield
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Send statements without waiting for each result (errors surface on exit)."""
+        with self.conn.pipeline():
             yield
 
 

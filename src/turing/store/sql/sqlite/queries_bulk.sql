@@ -30,3 +30,6 @@ INSERT INTO turing_runs (task_id, workflow, version, fingerprint, subject, statu
 VALUES (:task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind, :error,
     :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks, :repairs,
     :input_tokens, :output_tokens, :cost, :cached, :retries);
+
+-- name: analyze_tasks
+ANALYZE turing_tasks;

@@ -51,7 +51,6 @@ CREATE INDEX turing_tasks_claim ON turing_tasks (priority DESC, id)
     WHERE status = 'pending';
 CREATE INDEX turing_tasks_leases ON turing_tasks (lease_expires_at)
     WHERE status = 'running';
-CREATE INDEX turing_tasks_status ON turing_tasks (workflow, status);
 
 -- History, apart from the queue: runs, the model calls of each run, and repairs.
 CREATE TABLE turing_runs (
