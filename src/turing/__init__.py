@@ -25,6 +25,7 @@ from turing.project import Project
 from turing.registry import Registry
 from turing.repair import Repair, repair
 from turing.result import Attempt, RunError, RunResult, StepResult
+from turing.retry import RetryPolicy
 from turing.scripts import ScriptContext
 from turing.sources import Sink, SinkSQL, Source
 from turing.steps import LLMStep, ScriptStep
@@ -54,6 +55,7 @@ __all__ = [
     "Registry",
     "Repair",
     "Report",
+    "RetryPolicy",
     "RunError",
     "RunResult",
     "ScriptContext",

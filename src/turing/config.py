@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from turing.errors import ConfigError
+from turing.schedules import ScheduleTable
 
 CONFIG_NAME = "turing.toml"
 DEFAULT_DATABASE = "sqlite:///turing.db"
@@ -101,6 +102,7 @@ class Config(BaseModel):
     actors: dict[str, str | ActorTable] = Field(default_factory=dict)
     providers: dict[str, ProviderTable] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
+    schedules: dict[str, ScheduleTable] = Field(default_factory=dict)
     root: Path = Path()
     source: str = "(defaults)"
 

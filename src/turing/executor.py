@@ -267,7 +267,13 @@ class _Run:
                 self._attempt(where, "", spent, error=message)
                 record.attempts = number
                 raise _StepFailed(
-                    RunError("actor", f"{actor.identity}: {message}", step.name)
+                    RunError(
+                        "actor",
+                        f"{actor.identity}: {message}",
+                        step.name,
+                        transient=not isinstance(exc, ActorError) or exc.transient,
+                        retry_after=exc.retry_after if isinstance(exc, ActorError) else None,
+                    )
                 ) from exc
             outcome = repair(response.text, contract, self.data)
             self._attempt(

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import socket
 import time
 import uuid
@@ -74,6 +75,7 @@ class WorkflowTally:
     reasks: int = 0
     retries: int = 0
     cached: int = 0
+    retrying: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,9 @@ class Report:
             tally.succeeded += 1
         elif outcome == "lost":
             tally.lost += 1
+        elif outcome == "retry":
+            tally.retrying += 1
+            self.failures[f"{_reason(result)} (retry scheduled)"] += 1
         else:
             tally.failed += 1
             self.failures[outcome if outcome != "failed" else _reason(result)] += 1
@@ -250,6 +255,7 @@ class Orchestrator:
         self.lease_s = lease_s
         self.max_rounds = max_rounds
         self.batch_limits = batch_limits or BatchLimits()
+        self._rng = random.Random()
 
     @classmethod
     def from_project(cls, project: Project, **kwargs: Any) -> Orchestrator:
@@ -430,7 +436,11 @@ class Orchestrator:
                     tx, output, {"subject": task.subject, "id": task.id, "input": task.input}
                 )
 
-        return Completion(task, result, write)
+        retry_at = None
+        if not result.ok:
+            delay = wf.retry.delay(task.attempts, result.errors[0], self._rng)
+            retry_at = None if delay is None else time.time() + delay
+        return Completion(task, result, write, retry_at)
 
     async def _flush(
         self, done: list[Completion], report: Report, on_result: OnResult | None

@@ -30,6 +30,8 @@ class RunError:
     message: str
     step: str | None = None
     violations: tuple[Violation, ...] = ()
+    transient: bool = False
+    retry_after: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

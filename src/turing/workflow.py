@@ -16,6 +16,7 @@ from typing import Any
 from turing._json import digest
 from turing.contracts import Contract, Schema, as_contract
 from turing.errors import WorkflowDefinitionError
+from turing.retry import RetryPolicy
 from turing.sources import Sink, Source
 from turing.steps import LLMStep, ScriptStep, Step
 from turing.templates import Placeholder, PromptTemplate
@@ -58,6 +59,7 @@ class Workflow:
         source: Source | None = None,
         sink: Sink | None = None,
         priority: int = 0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if not _NAME.match(name):
             raise WorkflowDefinitionError(name, "name must be lower_snake_case")
@@ -83,6 +85,7 @@ class Workflow:
         self.source = source
         self.sink = sink
         self.priority = priority
+        self.retry = retry or RetryPolicy()
         self.steps: tuple[CompiledStep, ...] = self._compile(list(steps))
         self._settings: list[dict[str, Any]] | None = None
         self._fingerprints: dict[tuple[tuple[str, str], ...], str] = {}

@@ -215,7 +215,7 @@ def test_a_moving_queue_is_not_starved_and_waits_stay_bounded() -> None:
     arrivals = [f"A{i}" for i in range(40)] + [f"B{i}" for i in range(40)]
     order = run(scripted(scheduler, arrivals, first="A", body=one_second))
     runs = [len(list(group)) for _, group in itertools.groupby(t[0] for t in order)]
-    assert runs[0] == 10 and set(runs[1:-1]) == {9}  # turns of max_wait_s (less the last call)
+    assert runs == [10, *[9] * 7, 3, 4]  # turns of about max_wait_s, then what is left
     # While a model had waiting calls, it never went more than max_wait_s + one call unserved.
     for times in starts.values():
         assert max(b - a for a, b in itertools.pairwise(times)) <= 11

@@ -225,6 +225,7 @@ def print_report(report: Report) -> None:
         ]
         calls = f"{t.calls}" + (f" ({', '.join(extras)})" if extras else "")
         tasks = f"{t.succeeded} ok" + (f", {t.failed} failed" if t.failed else "")
+        tasks += f", {t.retrying} to retry" if t.retrying else ""
         tokens = f"{t.input_tokens + t.output_tokens:,}"
         table.add_row(name, tasks, str(t.repaired), calls, tokens, f"{t.cost:.4f}")
     out.print(table)

@@ -7,15 +7,17 @@ import random
 import threading
 import time
 import uuid
+from math import inf
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from turing.limits.spec import Concurrency, LimitError, LimitKey, Rate
-from turing.store.db import Database
+from turing.store.db import Database, Row
 
 _MIN_SLEEP = 0.001  # never sleep less than this (no spinning on rounding)
 _EPSILON = 0.0005  # wake just after a grant leaves its window, not just before
+_PRUNE_EVERY = 1.0  # seconds between deletions of stale grants and slots of one key
 
 
 class LimitTimeout(LimitError, TimeoutError):
@@ -85,6 +87,7 @@ class Limiter:
         self.poll_interval = poll_interval
         self.max_sleep = max_sleep
         self._known: set[str] = set()
+        self._pruned: dict[str, float] = {}
         self._signals: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._signals_lock = threading.Lock()
         self._rng = random.Random()
@@ -115,12 +118,16 @@ class Limiter:
                 self._known.difference_update(ids)
                 raise _Retry
             now = self.clock()
-            if rates:
-                latest = tx.one("limit_latest_grant", keys=[k.id for k in rates])
-                if latest and latest["latest"] is not None:
-                    # grants are recorded in order even if this clock lags another worker's
-                    now = max(now, float(latest["latest"]))
-            waits = self._rate_waits(tx, rates, now, tokens) + self._slot_waits(tx, slots, now)
+            usage = self._usage(tx, rates, slots, now)
+            latest = max((r["latest"] for r in usage.values() if r["latest"] is not None),
+                         default=now)  # fmt: skip
+            if latest > now:
+                # another worker's clock runs ahead: record grants in order all the same
+                now = float(latest)
+                usage = self._usage(tx, rates, slots, now)
+            self._prune(tx, rates, slots, now)
+            waits = self._rate_waits(tx, rates, usage, now, tokens)
+            waits += self._slot_waits(slots, usage, now)
             if waits:
                 return _combine(waits)
             if rates:
@@ -148,40 +155,58 @@ class Limiter:
                 )  # fmt: skip
         return Permit(permit_id, self.holder, tuple(unique[i] for i in ids), tokens, now)
 
+    @staticmethod
+    def _usage(tx: Any, rates: list[LimitKey], slots: list[LimitKey], now: float) -> dict[str, Row]:
+        """One query: what each key has in use now (grants in the window, live slots)."""
+        rows = tx.q(
+            "limit_usage",
+            rate_keys=[k.id for k in rates],
+            cutoffs=[now - _rate(k).period for k in rates],
+            slot_keys=[k.id for k in slots],
+            now=now,
+        )
+        return {r["key"]: r for r in rows}
+
+    def _prune(self, tx: Any, rates: list[LimitKey], slots: list[LimitKey], now: float) -> None:
+        """Delete grants that left their window and expired slots, per key at most every
+        `_PRUNE_EVERY` seconds from this limiter (the usage query ignores them anyway)."""
+        due = [k for k in rates + slots if now - self._pruned.get(k.id, -inf) >= _PRUNE_EVERY]
+        if not due:
+            return
+        stale = [k for k in due if k.is_rate]
+        if stale:
+            cutoffs = [now - _rate(k).period for k in stale]
+            tx.x("limit_prune_grants", keys=[k.id for k in stale], cutoffs=cutoffs)
+        expired = [k.id for k in due if not k.is_rate]
+        if expired:
+            tx.x("limit_prune_slots", keys=expired, now=now)
+        for key in due:
+            self._pruned[key.id] = now
+
     def _rate_waits(
-        self, tx: Any, rates: list[LimitKey], now: float, tokens: int
+        self, tx: Any, rates: list[LimitKey], usage: dict[str, Row], now: float, tokens: int
     ) -> list[tuple[float, LimitKey, str]]:
-        if not rates:
-            return []
-        ids = [k.id for k in rates]
-        cutoffs = [now - _rate(k).period for k in rates]
-        tx.x("limit_prune_grants", keys=ids, cutoffs=cutoffs)
-        rows = tx.q("limit_grant_usage", keys=ids, cutoffs=cutoffs)
-        used = {r["key"]: int(r["used"]) for r in rows}
         waits = []
-        for key, cutoff in zip(rates, cutoffs, strict=True):
+        for key in rates:
             rate = _rate(key)
             need = max(tokens, 1) if rate.tokens else 1
-            in_window = used.get(key.id, 0)
+            row = usage.get(key.id)
+            in_window = int(row["used"]) if row else 0
             excess = in_window + need - rate.amount
             if excess <= 0:
                 continue
-            row = tx.one("limit_grant_frees_at", key=key.id, cutoff=cutoff, excess=excess)
-            # row is None only if grants changed under the lock (cannot happen): retry soon
-            frees = float(row["granted_at"]) + rate.period if row else now + self.poll_interval
+            cutoff = now - rate.period
+            first = tx.one("limit_grant_frees_at", key=key.id, cutoff=cutoff, excess=excess)
+            # None only if the grants changed under the lock (they cannot): retry soon
+            frees = float(first["granted_at"]) + rate.period if first else now + _MIN_SLEEP
             what = f"{in_window} of {rate.amount}" + (" tokens" if rate.tokens else "")
             asked = f", asking {need}" if rate.tokens else ""
             waits.append((frees - now, key, f"{key}: {what} used in the window{asked}"))
         return waits
 
     def _slot_waits(
-        self, tx: Any, slots: list[LimitKey], now: float
+        self, slots: list[LimitKey], usage: dict[str, Row], now: float
     ) -> list[tuple[float, LimitKey, str]]:
-        if not slots:
-            return []
-        ids = [k.id for k in slots]
-        tx.x("limit_prune_slots", keys=ids, now=now)
-        usage = {r["key"]: r for r in tx.q("limit_slot_usage", keys=ids, now=now)}
         waits = []
         for key in slots:
             row = usage.get(key.id)
@@ -281,8 +306,8 @@ class Limiter:
     def _settle(self, tx: Any, permit: Permit, keys: list[LimitKey], actual: int) -> None:
         if actual < 0:
             raise ValueError(f"tokens used must not be negative (got {actual})")
+        # no lock needed: an acquisition that read the old amount serialises before this
         ids = sorted(k.id for k in keys)
-        tx.q("limit_lock", keys=ids)
         tx.x(
             "limit_settle",
             keys=ids,

@@ -38,6 +38,7 @@ class Completion:
     task: TaskRow
     result: RunResult
     sink: Callable[[Tx], None] | None = None
+    retry_at: float | None = None  # a failed run is tried again from then (not_before)
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,8 @@ class Store:
         """Finish claimed tasks in one transaction (a group commit): for each, guard, sink,
         history, inside a savepoint so one failing sink does not undo the others.
 
-        Outcomes, in order: "succeeded"; "failed" (the run failed); "sink" (the sink raised:
+        Outcomes, in order: "succeeded"; "failed" (the run failed); "retry" (it failed and is
+        scheduled again: `retry_at` was set); "sink" (the sink raised:
         its writes are rolled back and the task fails with the reason); "lost" (the lease
         was gone: the result is discarded and recorded, never written).
         """
@@ -282,7 +284,17 @@ class Store:
         task, result = item.task, item.result
         error = sink_error or "; ".join(f"{e.kind}: {e.message}" for e in result.errors)
         kind = "sink" if sink_error else (result.errors[0].kind if result.errors else "unknown")
-        if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=time.time()) != 1:
+        now = time.time()
+        if item.retry_at is not None and not sink_error:
+            if tx.x(
+                "retry_later", id=task.id, owner=owner, not_before=item.retry_at,
+                error=error[:2000], now=now,
+            ) != 1:  # fmt: skip
+                self._discard(tx, task, result, worker)
+                return "lost"
+            record(tx, _entry(task, result, worker, status="failed", error=(kind, error)))
+            return "retry"
+        if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=now) != 1:
             self._discard(tx, task, result, worker)
             return "lost"
         record(tx, _entry(task, result, worker, status="failed", error=(kind, error)))

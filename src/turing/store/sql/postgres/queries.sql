@@ -182,3 +182,9 @@ ON CONFLICT (key) DO NOTHING;
 
 -- name: cache_hit
 UPDATE turing_cache SET hits = hits + 1, last_hit_at = :now WHERE key = :key;
+
+-- name: retry_later
+UPDATE turing_tasks
+SET status = 'pending', not_before = :not_before, lease_owner = NULL, lease_expires_at = NULL,
+    last_error = :error, updated_at = :now
+WHERE id = :id AND status = 'running' AND lease_owner = :owner;

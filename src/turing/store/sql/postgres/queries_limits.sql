@@ -11,21 +11,24 @@ WHERE key = ANY(CAST(:keys AS text[]))
 ORDER BY key
 FOR UPDATE;
 
--- name: limit_latest_grant
-SELECT MAX(granted_at) AS latest FROM turing_limit_grants
-WHERE key = ANY(CAST(:keys AS text[]));
+-- name: limit_usage
+-- One row per key: grants in the window of each rate key (keys and cutoffs are parallel
+-- lists) with the latest grant ever; live slots of each concurrency key, earliest expiry.
+SELECT w.key, COALESCE(SUM(g.amount), 0) AS used, NULL AS first_expiry,
+       (SELECT MAX(m.granted_at) FROM turing_limit_grants m WHERE m.key = w.key) AS latest
+FROM unnest(CAST(:rate_keys AS text[]), CAST(:cutoffs AS double precision[])) AS w (key, cutoff)
+LEFT JOIN turing_limit_grants g ON g.key = w.key AND g.granted_at > w.cutoff
+GROUP BY w.key
+UNION ALL
+SELECT key, COUNT(*), MIN(expires_at), NULL FROM turing_limit_slots
+WHERE key = ANY(CAST(:slot_keys AS text[])) AND expires_at > :now
+GROUP BY key;
 
 -- name: limit_prune_grants
 -- The keys and cutoffs are parallel lists: a grant at or before its key's cutoff has left the window.
 DELETE FROM turing_limit_grants g
 USING unnest(CAST(:keys AS text[]), CAST(:cutoffs AS double precision[])) AS w (key, cutoff)
 WHERE g.key = w.key AND g.granted_at <= w.cutoff;
-
--- name: limit_grant_usage
-SELECT w.key, COALESCE(SUM(g.amount), 0) AS used
-FROM unnest(CAST(:keys AS text[]), CAST(:cutoffs AS double precision[])) AS w (key, cutoff)
-LEFT JOIN turing_limit_grants g ON g.key = w.key AND g.granted_at > w.cutoff
-GROUP BY w.key;
 
 -- name: limit_grant_frees_at
 -- The earliest grant in the window whose leaving frees at least the excess.
@@ -50,11 +53,6 @@ WHERE key = ANY(CAST(:keys AS text[])) AND granted_at = :granted_at
 -- name: limit_prune_slots
 DELETE FROM turing_limit_slots
 WHERE key = ANY(CAST(:keys AS text[])) AND expires_at <= :now;
-
--- name: limit_slot_usage
-SELECT key, COUNT(*) AS used, MIN(expires_at) AS first_expiry FROM turing_limit_slots
-WHERE key = ANY(CAST(:keys AS text[])) AND expires_at > :now
-GROUP BY key;
 
 -- name: limit_insert_slot
 INSERT INTO turing_limit_slots (permit, key, holder, expires_at)

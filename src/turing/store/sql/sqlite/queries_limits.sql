@@ -9,9 +9,19 @@ SELECT key FROM turing_limits
 WHERE key IN (SELECT value FROM json_each(:keys))
 ORDER BY key;
 
--- name: limit_latest_grant
-SELECT MAX(granted_at) AS latest FROM turing_limit_grants
-WHERE key IN (SELECT value FROM json_each(:keys));
+-- name: limit_usage
+-- One row per key: grants in the window of each rate key (keys and cutoffs are parallel
+-- lists) with the latest grant ever; live slots of each concurrency key, earliest expiry.
+SELECT k.value AS key, COALESCE(SUM(g.amount), 0) AS used, NULL AS first_expiry,
+       (SELECT MAX(m.granted_at) FROM turing_limit_grants m WHERE m.key = k.value) AS latest
+FROM json_each(:rate_keys) k
+JOIN json_each(:cutoffs) c ON c.key = k.key
+LEFT JOIN turing_limit_grants g ON g.key = k.value AND g.granted_at > c.value
+GROUP BY k.value
+UNION ALL
+SELECT key, COUNT(*), MIN(expires_at), NULL FROM turing_limit_slots
+WHERE key IN (SELECT value FROM json_each(:slot_keys)) AND expires_at > :now
+GROUP BY key;
 
 -- name: limit_prune_grants
 -- The keys and cutoffs are parallel lists: a grant at or before its key's cutoff has left the window.
@@ -21,13 +31,6 @@ WHERE id IN (
     JOIN json_each(:cutoffs) c ON c.key = k.key
     JOIN turing_limit_grants g ON g.key = k.value AND g.granted_at <= c.value
 );
-
--- name: limit_grant_usage
-SELECT k.value AS key, COALESCE(SUM(g.amount), 0) AS used
-FROM json_each(:keys) k
-JOIN json_each(:cutoffs) c ON c.key = k.key
-LEFT JOIN turing_limit_grants g ON g.key = k.value AND g.granted_at > c.value
-GROUP BY k.value;
 
 -- name: limit_grant_frees_at
 -- The earliest grant in the window whose leaving frees at least the excess.
@@ -52,11 +55,6 @@ WHERE key IN (SELECT value FROM json_each(:keys)) AND granted_at = :granted_at
 -- name: limit_prune_slots
 DELETE FROM turing_limit_slots
 WHERE key IN (SELECT value FROM json_each(:keys)) AND expires_at <= :now;
-
--- name: limit_slot_usage
-SELECT key, COUNT(*) AS used, MIN(expires_at) AS first_expiry FROM turing_limit_slots
-WHERE key IN (SELECT value FROM json_each(:keys)) AND expires_at > :now
-GROUP BY key;
 
 -- name: limit_insert_slot
 INSERT INTO turing_limit_slots (permit, key, holder, expires_at)

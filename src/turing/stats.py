@@ -1,0 +1,432 @@
+"""History numbers (`turing stats`), timeout advice (`--timeouts`) and pruning (`turing prune`).
+
+The window holds the runs whose `finished_at` lies in [since, until]; calls and repairs
+count with their run. Definitions:
+
+- throughput: task runs that finished (succeeded or failed; not discarded, not
+  `turing exec` runs) per minute of the window, and per minute while active (first start
+  to last finish in the window).
+- latency: per model call (one attempt, re-asks are their own calls) from
+  `turing_calls.latency_ms`, answers from the response cache left out (they take no time
+  and would hide the model's). Per step (workflow and step name) and per actor (the
+  identity the call was made with, e.g. `ollama:qwen2.5:7b`).
+- run duration: `turing_runs.duration_ms` per workflow, succeeded and failed runs.
+- percentiles are nearest-rank over the fetched values, computed here so that both
+  dialects agree: the p-th of n sorted values is the one at rank ceil(p/100 * n).
+
+Timeout advice: per LLM step, the p99 of its uncached calls that needed no provider retry
+(a retried call's latency includes backoff, while a step timeout bounds each try), then
+max(2 x p99, p99 + 5 s) rounded up (whole seconds to 20 s, then 5 s to 100 s, 10 s to
+200 s, 30 s to 600 s, then minutes). Fewer than `MIN_SAMPLES` samples are flagged: a p99
+of a few calls is little more than their maximum.
+
+Pruning deletes runs (with their calls and repairs) that finished before the cutoff and
+schedule ticks before it (each schedule keeps its newest, so it does not fire again).
+Tasks are kept unless asked (`tasks=True`): a finished task is what stops discovery from
+enqueueing its subject again, so deleting it re-runs the subject if the source still
+returns it. Pending and running tasks are never deleted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from turing.registry import Registry
+from turing.steps import LLMStep
+from turing.store.store import Store
+
+MIN_SAMPLES = 100
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `15m`, `24h`, `7d`, `2w` -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration (like 90s, 15m, 24h, 7d, 2w)")
+    return float(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+def parse_point(text: str, now: float | None = None) -> float:
+    """A point in time: a duration back from now (`24h`) or an ISO date or date-time
+    (`2024-05-01`, `2024-05-01T12:00`, naive means UTC) -> epoch seconds."""
+    now = time.time() if now is None else now
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration (24h, 7d) nor an ISO date (2024-05-01T12:00)"
+        ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.timestamp()
+
+
+def percentile(ordered: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of already sorted values (at least one)."""
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return float(ordered[min(rank, len(ordered)) - 1])
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    n: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Percentiles | None:
+        ordered = sorted(float(v) for v in values)
+        if not ordered:
+            return None
+        return cls(
+            len(ordered),
+            percentile(ordered, 50),
+            percentile(ordered, 95),
+            percentile(ordered, 99),
+            ordered[-1],
+            sum(ordered) / len(ordered),
+        )
+
+    def as_dict(self, unit: str = "ms") -> dict[str, Any]:
+        return {
+            "n": self.n,
+            f"p50_{unit}": round(self.p50, 3),
+            f"p95_{unit}": round(self.p95, 3),
+            f"p99_{unit}": round(self.p99, 3),
+            f"max_{unit}": round(self.max, 3),
+            f"mean_{unit}": round(self.mean, 3),
+        }
+
+
+@dataclass
+class WorkflowStats:
+    runs: int = 0
+    tasks: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    duration: Percentiles | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "tasks": self.tasks,
+            "by_status": dict(self.by_status),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": round(self.cost, 8),
+            "duration": self.duration.as_dict() if self.duration else None,
+        }
+
+
+@dataclass
+class Stats:
+    since: float
+    until: float
+    workflows: list[str] | None = None
+    runs: int = 0
+    tasks: int = 0  # finished task runs (succeeded + failed)
+    by_status: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)  # error_kind of failed runs
+    calls: int = 0
+    cached: int = 0
+    reasks: int = 0
+    retries: int = 0
+    repairs: int = 0
+    repairs_by_kind: Counter[str] = field(default_factory=Counter)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    first_started: float | None = None
+    last_finished: float | None = None
+    per_workflow: dict[str, WorkflowStats] = field(default_factory=dict)
+    steps: dict[tuple[str, str], Percentiles] = field(default_factory=dict)
+    actors: dict[str, Percentiles] = field(default_factory=dict)
+    # per step: latencies of uncached calls without provider retries (timeout advice)
+    single_tries: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    @property
+    def window_s(self) -> float:
+        return max(0.0, self.until - self.since)
+
+    @property
+    def per_minute(self) -> float:
+        return self.tasks / (self.window_s / 60) if self.window_s > 0 else 0.0
+
+    @property
+    def per_minute_active(self) -> float:
+        if self.first_started is None or self.last_finished is None:
+            return 0.0
+        span = self.last_finished - self.first_started
+        return self.tasks / (span / 60) if span > 0 else 0.0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        return self.cached / self.calls if self.calls else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since,
+            "until": self.until,
+            "window_s": round(self.window_s, 3),
+            "workflows": self.workflows,
+            "runs": self.runs,
+            "tasks": self.tasks,
+            "tasks_per_minute": round(self.per_minute, 4),
+            "tasks_per_minute_active": round(self.per_minute_active, 4),
+            "by_status": dict(self.by_status),
+            "failures_by_reason": dict(self.failures.most_common()),
+            "calls": self.calls,
+            "cached": self.cached,
+            "cache_hit_rate": round(self.cache_hit_rate, 4),
+            "reasks": self.reasks,
+            "retries": self.retries,
+            "repairs": self.repairs,
+            "repairs_by_kind": dict(self.repairs_by_kind.most_common()),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": round(self.cost, 8),
+            "first_started": self.first_started,
+            "last_finished": self.last_finished,
+            "per_workflow": {k: v.as_dict() for k, v in sorted(self.per_workflow.items())},
+            "steps": [
+                {"workflow": wf, "step": step, **p.as_dict()}
+                for (wf, step), p in sorted(self.steps.items())
+            ],
+            "actors": [{"actor": a, **p.as_dict()} for a, p in sorted(self.actors.items())],
+        }
+
+
+def _filter(workflows: Sequence[str] | None) -> dict[str, Any]:
+    return {"any_workflow": not workflows, "workflows": list(workflows or [])}
+
+
+def collect_stats(
+    store: Store,
+    *,
+    since: float,
+    until: float | None = None,
+    workflows: Sequence[str] | None = None,
+) -> Stats:
+    """Numbers over the runs that finished in [since, until] (until defaults to now)."""
+    until = time.time() if until is None else until
+    stats = Stats(since, until, list(workflows) if workflows else None)
+    window = {"since": since, "until": until, **_filter(workflows)}
+    with store.db.read() as tx:
+        groups = tx.q("stats_runs", **window)
+        durations = tx.q("stats_run_durations", **window)
+        latencies = tx.q("stats_call_latencies", **window)
+        repairs = tx.q("stats_repairs", **window)
+    for g in groups:
+        n, status = int(g["n"]), str(g["status"])
+        wf = stats.per_workflow.setdefault(g["workflow"], WorkflowStats())
+        finished_tasks = int(g["tasks"] or 0) if status in ("succeeded", "failed") else 0
+        tokens_in, tokens_out = int(g["input_tokens"] or 0), int(g["output_tokens"] or 0)
+        cost = float(g["cost"] or 0.0)
+        for target in (stats, wf):
+            target.runs += n
+            target.tasks += finished_tasks
+            target.by_status[status] += n
+            target.input_tokens += tokens_in
+            target.output_tokens += tokens_out
+            target.cost += cost
+        if status == "failed":
+            stats.failures[g["error_kind"] or "unknown"] += n
+        stats.calls += int(g["calls"] or 0)
+        stats.cached += int(g["cached"] or 0)
+        stats.reasks += int(g["reasks"] or 0)
+        stats.retries += int(g["retries"] or 0)
+        stats.repairs += int(g["repairs"] or 0)
+        first, last = g["first_started"], g["last_finished"]
+        if first is not None and (stats.first_started is None or first < stats.first_started):
+            stats.first_started = float(first)
+        if last is not None and (stats.last_finished is None or last > stats.last_finished):
+            stats.last_finished = float(last)
+    by_workflow: dict[str, list[float]] = defaultdict(list)
+    for r in durations:
+        by_workflow[r["workflow"]].append(float(r["duration_ms"]))
+    for name, values in by_workflow.items():
+        stats.per_workflow.setdefault(name, WorkflowStats()).duration = Percentiles.of(values)
+    steps: dict[tuple[str, str], list[float]] = defaultdict(list)
+    actors: dict[str, list[float]] = defaultdict(list)
+    for r in latencies:
+        if r["cached"]:
+            continue
+        key, ms = (r["workflow"], r["step"]), float(r["latency_ms"])
+        steps[key].append(ms)
+        actors[r["actor"]].append(ms)
+        if not r["retries"]:
+            stats.single_tries.setdefault(key, []).append(ms)
+    stats.steps = {k: p for k, v in steps.items() if (p := Percentiles.of(v)) is not None}
+    stats.actors = {k: p for k, v in actors.items() if (p := Percentiles.of(v)) is not None}
+    stats.repairs_by_kind = Counter({r["kind"]: int(r["n"]) for r in repairs})
+    return stats
+
+
+# ----------------------------------------------------------------------- timeouts
+def round_up_nicely(seconds: float) -> float:
+    """Whole seconds up to 20 s, 5 s steps to 100 s, 10 s to 200 s, 30 s to 600 s, then 60 s."""
+    for limit, step in ((20, 1), (100, 5), (200, 10), (600, 30)):
+        if seconds <= limit:
+            return float(max(step, math.ceil(seconds / step - 1e-9) * step))
+    return float(math.ceil(seconds / 60 - 1e-9) * 60)
+
+
+def recommend_timeout(p99_ms: float) -> float:
+    """max(2 x p99, p99 + 5 s), rounded up nicely; in seconds."""
+    p99 = p99_ms / 1000
+    return round_up_nicely(max(2 * p99, p99 + 5))
+
+
+@dataclass(frozen=True)
+class TimeoutAdvice:
+    workflow: str
+    step: str
+    samples: int
+    p99_ms: float | None
+    recommended_s: float | None
+    configured_s: float | None  # what applies now: the actor's timeout if set, else the step's
+    configured_by: str  # "step", "actor NAME", or "unknown" (workflow no longer in code)
+
+    @property
+    def few_samples(self) -> bool:
+        return self.samples < MIN_SAMPLES
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "step": self.step,
+            "samples": self.samples,
+            "p99_ms": round(self.p99_ms, 3) if self.p99_ms is not None else None,
+            "recommended_s": self.recommended_s,
+            "configured_s": self.configured_s,
+            "configured_by": self.configured_by,
+            "few_samples": self.few_samples,
+        }
+
+
+def timeout_advice(
+    stats: Stats,
+    registry: Registry | None = None,
+    actor_timeout: Callable[[str], float | None] | None = None,
+) -> list[TimeoutAdvice]:
+    """Per LLM step: samples, measured p99, recommended and configured timeout.
+
+    `actor_timeout(ref)` gives an actor's own `timeout` setting (it overrides the step's)."""
+    configured: dict[tuple[str, str], tuple[float | None, str]] = {}
+    for wf in registry or ():
+        if stats.workflows and wf.name not in stats.workflows:
+            continue
+        for cs in wf.steps:
+            step = cs.step
+            if not isinstance(step, LLMStep):
+                continue
+            own = None
+            if actor_timeout is not None:
+                try:
+                    own = actor_timeout(step.actor)
+                except Exception:
+                    own = None
+            configured[(wf.name, step.name)] = (
+                (own, f"actor {step.actor}") if own is not None else (step.timeout, "step")
+            )
+    out = []
+    for key in sorted(set(configured) | set(stats.single_tries) | set(stats.steps)):
+        values = sorted(stats.single_tries.get(key, []))
+        p99 = percentile(values, 99) if values else None
+        now, by = configured.get(key, (None, "unknown"))
+        out.append(
+            TimeoutAdvice(
+                key[0],
+                key[1],
+                len(values),
+                p99,
+                recommend_timeout(p99) if p99 is not None else None,
+                now,
+                by,
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------------- prune
+@dataclass
+class PruneCounts:
+    cutoff: float
+    dry_run: bool
+    include_tasks: bool
+    runs: int = 0
+    calls: int = 0
+    repairs: int = 0
+    ticks: int = 0
+    tasks: int = 0  # finished tasks deleted (or that would be), 0 unless include_tasks
+    tasks_kept: int = 0  # finished tasks older than the cutoff that were kept
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cutoff": self.cutoff,
+            "dry_run": self.dry_run,
+            "include_tasks": self.include_tasks,
+            "runs": self.runs,
+            "calls": self.calls,
+            "repairs": self.repairs,
+            "ticks": self.ticks,
+            "tasks": self.tasks,
+            "tasks_kept": self.tasks_kept,
+        }
+
+
+def prune(
+    store: Store,
+    cutoff: float,
+    *,
+    tasks: bool = False,
+    dry_run: bool = False,
+    batch: int = 5000,
+) -> PruneCounts:
+    """Delete history older than `cutoff` (see the module docstring); counts what went."""
+    out = PruneCounts(cutoff, dry_run, tasks)
+    with store.db.read() as tx:
+        row = tx.one("prune_counts", cutoff=cutoff)
+    assert row is not None
+    older_tasks = int(row["tasks"] or 0)
+    if dry_run:
+        out.runs, out.calls, out.repairs, out.ticks = (
+            int(row[k] or 0) for k in ("runs", "calls", "repairs", "ticks")
+        )
+        out.tasks, out.tasks_kept = (older_tasks, 0) if tasks else (0, older_tasks)
+        return out
+    while True:  # runs in batches: each its own short transaction
+        with store.db.tx() as tx:
+            ids = [int(r["id"]) for r in tx.q("prune_run_ids", cutoff=cutoff, limit=batch)]
+            if not ids:
+                break
+            out.calls += tx.x("prune_calls", ids=ids)
+            out.repairs += tx.x("prune_repairs", ids=ids)
+            out.runs += tx.x("prune_runs", ids=ids)
+        if len(ids) < batch:
+            break
+    with store.db.tx() as tx:
+        out.ticks = tx.x("prune_ticks", cutoff=cutoff)
+        if tasks:
+            out.tasks = tx.x("prune_tasks", cutoff=cutoff)
+    out.tasks_kept = 0 if tasks else older_tasks
+    return out
