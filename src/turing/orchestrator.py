@@ -312,15 +312,16 @@ class Orchestrator:
             try:
                 with self.store.db.read() as tx:
                     d.count = wf.source.count(tx)
-                    rows = wf.source.rows(tx, None if enqueue else samples)
-                d.sample_keys = [subject_of(r, key) for r in rows[:samples]]
+                    sample = wf.source.rows(tx, samples)
+                d.sample_keys = [subject_of(r, key) for r in sample]
                 d.query_ms = (time.perf_counter() - started) * 1000
-                if enqueue and rows:
+                if enqueue and d.count:
                     fields = wf.input.fields
-                    items = ((subject_of(r, key), input_of(r, fields)) for r in rows)
-                    d.enqueued = self.store.enqueue(
-                        wf.name, wf.version, items, priority=d.priority, reprocess=reprocess
-                    )
+                    for rows in wf.source.stream(self.store.db):
+                        items = [(subject_of(r, key), input_of(r, fields)) for r in rows]
+                        d.enqueued += self.store.enqueue(
+                            wf.name, wf.version, items, priority=d.priority, reprocess=reprocess
+                        )
             except Exception as exc:
                 d.error = f"source of {wf.name!r} failed: {type(exc).__name__}: {exc}"
                 d.query_ms = (time.perf_counter() - started) * 1000

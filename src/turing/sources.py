@@ -13,7 +13,7 @@ import contextlib
 import datetime
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -64,6 +64,18 @@ class Source:
         if limit is not None:
             sql = f"SELECT * FROM ({sql}) AS turing_source LIMIT {int(limit)}"
         return tx.sql(sql)
+
+    def stream(self, db: Any, chunk: int = 5000) -> Iterator[list[dict[str, Any]]]:
+        """All rows in chunks, never all in memory at once (a million pending rows is fine)."""
+        if self.fn is not None:  # a callable's rows are read before anything is written
+            with db.read() as tx:
+                found = [dict(r) for r in self.fn(tx)]
+            for start in range(0, len(found), chunk):
+                yield found[start : start + chunk]
+            return
+        sql = self.query(db.dialect)
+        assert sql is not None
+        yield from db.stream(sql, chunk)
 
     def count(self, tx: Tx) -> int:
         if self.fn is not None:

@@ -7,9 +7,9 @@ import random
 import threading
 import time
 import uuid
-from math import inf
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from math import inf
 from typing import Any
 
 from turing.limits.spec import Concurrency, LimitError, LimitKey, Rate

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from turing.errors import ConfigError
@@ -45,6 +45,7 @@ class Database(Protocol):
 
     def tx(self) -> Any: ...
     def read(self) -> Any: ...
+    def stream(self, sql: str, chunk: int = 5000) -> Iterator[list[Row]]: ...
     def close(self) -> None: ...
 
 
@@ -189,6 +190,24 @@ class SQLiteDatabase:
             finally:
                 self._conn.execute("ROLLBACK")
 
+    def stream(self, sql: str, chunk: int = 5000) -> Iterator[list[Row]]:
+        """Rows of a query in chunks, from a connection of their own: the reader does not
+        hold the writer's lock, so the chunks can be written elsewhere as they come (WAL)."""
+        if self.path == ":memory:":
+            with self.read() as tx:
+                rows = tx.sql(sql)
+            for start in range(0, len(rows), chunk):
+                yield rows[start : start + chunk]
+            return
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            cur = conn.execute(sql)
+            cols = [d[0] for d in cur.description or ()]
+            while batch := cur.fetchmany(chunk):
+                yield [dict(zip(cols, row, strict=True)) for row in batch]
+        finally:
+            conn.close()
+
     def close(self) -> None:
         self._conn.close()
 
@@ -295,6 +314,17 @@ class PostgresDatabase:
             yield _PgTx(conn)
 
     read = tx
+
+    def stream(self, sql: str, chunk: int = 5000) -> Iterator[list[Row]]:
+        """Rows of a query in chunks through a server-side cursor on a pooled connection."""
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="turing_stream") as cur,
+        ):
+            cur.execute(sql)
+            while batch := cur.fetchmany(chunk):
+                yield cast(list[Row], batch)  # the pool's connections make dict rows
 
     def close(self) -> None:
         self._pool.close()
