@@ -473,16 +473,15 @@ def discover_new(
         assert key is not None
         try:
             with orch.store.db.read() as tx:
-                rows = wf.source.rows(tx)
-            d.count = len(rows)
+                d.count = wf.source.count(tx)
             _, known = orch.store.preview(wf.name, 0)
             fresh: list[tuple[str, dict[str, Any]]] = []
-            for r in rows:
-                subject = subject_of(r, key)
-                if subject in known:
-                    continue
-                known.add(subject)
-                fresh.append((subject, input_of(r, wf.input.fields)))
+            for rows in wf.source.stream(orch.store.db):  # stops reading once enough are new
+                for r in rows:
+                    subject = subject_of(r, key)
+                    if subject not in known and len(fresh) < limit:
+                        known.add(subject)
+                        fresh.append((subject, input_of(r, wf.input.fields)))
                 if len(fresh) >= limit:
                     break
             d.sample_keys = [s for s, _ in fresh[:5]]
