@@ -45,6 +45,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from turing.errors import ConfigError, TuringError
+
 if TYPE_CHECKING:  # kept light: turing.config imports this module for ScheduleTable
     from turing.store.db import Row
     from turing.store.store import Store
@@ -105,7 +107,12 @@ class Schedule:
 
     def __post_init__(self) -> None:
         # Validate like the config does, so programmatic schedules fail early too.
-        ScheduleTable(cron=self.cron, timezone=self.timezone, max_tasks=self.max_tasks)
+        ScheduleTable(
+            cron=self.cron,
+            workflows=list(self.workflows) if self.workflows is not None else None,
+            max_tasks=self.max_tasks,
+            timezone=self.timezone,
+        )
 
     @classmethod
     def from_table(cls, name: str, table: ScheduleTable) -> Schedule:
@@ -222,6 +229,9 @@ def resolve_workflows(
         if s.workflows is None:
             out.append(s)
             continue
-        names = tuple(dict.fromkeys(resolve(w).name for w in s.workflows))
+        try:
+            names = tuple(dict.fromkeys(resolve(w).name for w in s.workflows))
+        except TuringError as exc:
+            raise ConfigError(f"[schedules.{s.name}] workflows: {exc}") from exc
         out.append(Schedule(s.name, s.cron, names, s.max_tasks, s.discover, s.timezone))
     return out

@@ -53,6 +53,8 @@ def test_table_refuses_bad_entries(fields: dict[str, object], message: str) -> N
 def test_schedule_validates_like_the_table() -> None:
     with pytest.raises(ValidationError, match="not a cron expression"):
         Schedule("bad", "61 * * * *")
+    with pytest.raises(ValidationError, match="empty list"):  # () is not "every workflow"
+        Schedule("none", "@daily", ())
 
 
 @pytest.mark.parametrize(
@@ -137,3 +139,13 @@ def test_resolve_workflows_turns_aliases_into_names() -> None:
     )
     assert s.workflows == ("job_skills", "other")
     assert t.workflows is None
+
+
+def test_an_unknown_workflow_names_its_schedule() -> None:
+    from turing.errors import ConfigError, UnknownWorkflowError
+
+    def resolve(key: str) -> SimpleNamespace:
+        raise UnknownWorkflowError(key, ["job_skills"])
+
+    with pytest.raises(ConfigError, match=r"\[schedules.s\] workflows: unknown workflow 'x'"):
+        resolve_workflows([Schedule("s", "@daily", ("x",))], resolve)  # type: ignore[arg-type]

@@ -116,9 +116,9 @@ def worker(
     ] = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run until stopped: fire schedules, claim and process queued work, heartbeat leases.
+    r"""Run until stopped: fire schedules, claim and process queued work, heartbeat leases.
 
-    Schedules come from [schedules.NAME] in turing.toml (cron = "*/5 * * * *"); a tick fires
+    Schedules come from \[schedules.NAME] in turing.toml (cron = "*/5 * * * *"); a tick fires
     once however many workers run. SIGINT/SIGTERM: stop claiming, let in-flight tasks
     finish within --grace, release the rest; a second signal exits at once.
 
