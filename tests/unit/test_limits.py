@@ -260,7 +260,7 @@ def _query_names_used() -> set[str]:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_every_query_the_limiter_uses_exists(dialect: str) -> None:
     used = _query_names_used()
-    assert {"limit_lock", "limit_grant_usage", "limit_insert_slot", "limit_heartbeat"} <= used
+    assert {"limit_lock", "limit_usage", "limit_insert_slot", "limit_heartbeat"} <= used
     assert used <= set(queries(dialect))
     limit_queries = {name for name in queries(dialect) if name.startswith("limit_")}
     assert limit_queries == used  # and none is left unused
