@@ -492,6 +492,54 @@ def test_a_local_release_wakes_a_waiter_at_once(db: Database) -> None:
     assert asyncio.run(scenario()) < 0.08
 
 
+def test_a_lagging_clock_still_records_grants_in_order(db: Database) -> None:
+    ahead, behind = Clock(1_000_005.0), Clock(1_000_000.0)
+    key = LimitKey.parse("actor:a", "2/10s")
+    first = _permit(Limiter(db, "ahead", ahead).try_acquire([key]))
+    lagging = Limiter(db, "behind", behind)
+    second = _permit(lagging.try_acquire([key]))
+    assert second.granted_at == first.granted_at == 1_000_005.0
+    wait = lagging.try_acquire([key])
+    assert isinstance(wait, Wait) and wait.seconds == pytest.approx(10.0)
+
+
+def test_a_cancelled_acquire_gives_back_what_its_thread_got(db: Database) -> None:
+    limiter = Limiter(db, "w")
+    key = LimitKey.parse("global", 1)
+    original = limiter.try_acquire
+
+    def slow(*args: Any, **kwargs: Any) -> Permit | Wait:
+        time.sleep(0.2)
+        return original(*args, **kwargs)
+
+    limiter.try_acquire = slow  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(limiter.acquire([key]))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.4)  # the thread granted, then the permit went back
+
+    asyncio.run(scenario())
+    assert isinstance(original([key]), Permit)
+
+
+def test_keep_alive_heartbeats_until_cancelled(db: Database) -> None:
+    limiter = Limiter(db, "w", slot_ttl=0.3)
+    key = LimitKey.parse("global", 1)
+
+    async def scenario() -> Permit | Wait:
+        beats = asyncio.create_task(limiter.keep_alive())
+        _permit(limiter.try_acquire([key]))
+        await asyncio.sleep(0.6)  # twice the slot's lifetime
+        beats.cancel()
+        return Limiter(db, "other").try_acquire([key])
+
+    assert isinstance(asyncio.run(scenario()), Wait)
+
+
 def test_no_keys_is_granted_without_the_database(db: Database) -> None:
     permit = Limiter(db, "w").try_acquire([])
     assert isinstance(permit, Permit) and permit.keys == ()

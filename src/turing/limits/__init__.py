@@ -55,12 +55,20 @@ Semantics
 Use
 ---
     limiter = Limiter(db, holder=worker_id)                # one per process, unique holder
+    beats = asyncio.create_task(limiter.keep_alive())      # heartbeat every slot_ttl / 3
+    keys = config.limits.keys_for(workflow=w, actor=a, provider=base_url)
     permit = await limiter.acquire(keys, tokens=1500, timeout=60)
     try:
         response = await call_model(...)
     finally:
         await asyncio.to_thread(limiter.release, permit, tokens_used=response_tokens)
-    # and every slot_ttl / 3 seconds: await asyncio.to_thread(limiter.heartbeat)
+    ...
+    beats.cancel(); limiter.release_all()                  # on shutdown
+
+`try_acquire` is the non-blocking form (a `Permit` or a `Wait`); `acquire` sleeps for the
+returned wait (bounded by `max_sleep`), and a release in the same process wakes waiters on
+concurrency and token limits at once. A cancelled `acquire` gives back whatever its database
+thread was granted. With no keys, nothing touches the database.
 """
 
 from turing.limits.config import LimitsConfig

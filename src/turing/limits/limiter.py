@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 import time
@@ -14,6 +15,8 @@ from typing import Any
 
 from turing.limits.spec import Concurrency, LimitError, LimitKey, Rate
 from turing.store.db import Database, Row
+
+log = logging.getLogger("turing.limits")
 
 _MIN_SLEEP = 0.001  # never sleep less than this (no spinning on rounding)
 _EPSILON = 0.0005  # wake just after a grant leaves its window, not just before
@@ -325,6 +328,18 @@ class Limiter:
             return int(
                 tx.x("limit_heartbeat", holder=self.holder, now=now, expires_at=now + self.slot_ttl)
             )
+
+    async def keep_alive(self, interval: float | None = None) -> None:
+        """Heartbeat every `interval` seconds (default a third of `slot_ttl`) until cancelled:
+        `asyncio.create_task(limiter.keep_alive())` next to the work. A failed heartbeat is
+        logged and retried at the next interval (slots survive one miss with the default)."""
+        every = interval if interval is not None else self.slot_ttl / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.heartbeat)
+            except Exception:
+                log.exception("limits: heartbeat of %s failed", self.holder)
 
     def release_all(self) -> int:
         """Free every slot of this holder (on shutdown); returns how many."""
