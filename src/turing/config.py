@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from turing.errors import ConfigError
+from turing.limits.config import LimitsConfig
 from turing.schedules import ScheduleTable
 
 CONFIG_NAME = "turing.toml"
@@ -82,8 +83,9 @@ class ProviderTable(BaseModel):
     api_key_env: str | None = None
 
 
-class Limits(BaseModel):
-    """`[limits]`: spending bounds. Per run (one task) and per batch (one `turing run`)."""
+class Limits(LimitsConfig):
+    """`[limits]`: spending bounds per run (one task) and per batch (one `turing run`), plus
+    the shared `[limits.concurrency]` and `[limits.rate]` tables (see `turing.limits`)."""
 
     model_config = ConfigDict(extra="forbid")
 

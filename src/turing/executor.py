@@ -253,6 +253,7 @@ class _Run:
                 seed=step.seed,
                 variables=variables,
                 dry_run=self.dry_run,
+                workflow=self.workflow.name,
             )
             began = time.perf_counter()
             where = (step.name, number, actor.identity, _dump(messages), began)

@@ -225,6 +225,11 @@ class ChainReport:
         }
 
 
+def default_worker_id() -> str:
+    """host:pid:random, unique per process and orchestrator."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 class ChainError(TuringError):
     """The chain does not type-check; nothing ran."""
 
@@ -246,21 +251,30 @@ class Orchestrator:
         lease_s: float = 600.0,
         max_rounds: int = 20,
         batch_limits: BatchLimits | None = None,
+        limiter: Any = None,
     ) -> None:
         self.registry = registry
         self.executor = executor
         self._store = store
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.worker_id = worker_id or default_worker_id()
         self.concurrency = max(1, concurrency)
         self.lease_s = lease_s
         self.max_rounds = max_rounds
         self.batch_limits = batch_limits or BatchLimits()
         self._rng = random.Random()
+        self.limiter = limiter  # shared limits: its slots are kept alive while we process
 
     @classmethod
     def from_project(cls, project: Project, **kwargs: Any) -> Orchestrator:
         store = open_store(project.config.database_url())
         project.cache = StoreCache(store)
+        orch_id = kwargs.get("worker_id") or default_worker_id()
+        kwargs["worker_id"] = orch_id
+        if project.config.limits.keys():
+            from turing.limits import Limiter
+
+            project.limiter = Limiter(store.db, holder=orch_id)
+            kwargs.setdefault("limiter", project.limiter)
         limits = project.config.limits
         kwargs.setdefault("batch_limits", BatchLimits(limits.batch_tokens, limits.batch_cost))
         return cls(project.registry, project.executor(), store, **kwargs)
@@ -360,6 +374,33 @@ class Orchestrator:
         discover: bool = True,
         on_result: OnResult | None = None,
         on_discovered: Callable[[list[Discovery]], None] | None = None,
+    ) -> Report:
+        beats = asyncio.create_task(self.limiter.keep_alive()) if self.limiter else None
+        try:
+            return await self._aprocess(
+                max_tasks,
+                dry_run,
+                workflows,
+                discover=discover,
+                on_result=on_result,
+                on_discovered=on_discovered,
+            )
+        finally:
+            if beats is not None:
+                beats.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beats
+                await asyncio.to_thread(self.limiter.release_all)
+
+    async def _aprocess(
+        self,
+        max_tasks: int | None,
+        dry_run: bool,
+        workflows: Sequence[str] | None,
+        *,
+        discover: bool,
+        on_result: OnResult | None,
+        on_discovered: Callable[[list[Discovery]], None] | None,
     ) -> Report:
         started = time.perf_counter()
         report = Report(dry_run=dry_run)

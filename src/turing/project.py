@@ -36,6 +36,7 @@ class Project:
         self._resolved: dict[str, Actor] = {}
         self.cache: ResponseCache | None = None
         self.use_cache = True
+        self.limiter: Any = None  # a turing.limits.Limiter, set by the orchestrator
         for module in self._import_modules():
             self._collect(module)
 
@@ -126,7 +127,17 @@ class Project:
                 base_url=settings.base_url or defaults.base_url,
                 api_key_env=settings.api_key_env or defaults.api_key_env,
             )
-        return ManagedActor(providers.create(settings), settings, cache=self._cache_for_actors)
+        return ManagedActor(
+            providers.create(settings),
+            settings,
+            cache=self._cache_for_actors,
+            limits=self._limits_for_actors,
+        )
+
+    def _limits_for_actors(self) -> tuple[Any, Any] | None:
+        if self.limiter is None or not self.config.limits.keys():
+            return None
+        return self.limiter, self.config.limits
 
     def _cache_for_actors(self) -> ResponseCache | None:
         return self.cache if self.use_cache else None

@@ -223,11 +223,12 @@ class HostScheduler:
         return any(m not in self._running for m in self._resident)
 
     def _heads(self) -> dict[str, _Waiter]:
-        """The oldest live waiter of each model; drops waiters cancelled meanwhile."""
+        """The oldest live waiter of each model; drops waiters cancelled meanwhile (their
+        handler has not run yet) and any left behind by an event loop closed under them."""
         heads: dict[str, _Waiter] = {}
         for model in list(self._queues):
             queue = self._queues[model]
-            while queue and queue[0].future.done():  # cancelled, its handler not yet run
+            while queue and (queue[0].future.done() or queue[0].future.get_loop().is_closed()):
                 queue.popleft()
             if queue:
                 heads[model] = queue[0]

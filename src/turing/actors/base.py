@@ -82,6 +82,7 @@ class ModelRequest:
     seed: int | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
+    workflow: str = ""
 
 
 @dataclass(frozen=True)

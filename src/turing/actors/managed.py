@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage
+from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage, estimate_tokens
 from turing.actors.settings import ActorSettings
 from turing.cache import ResponseCache, cache_key, cacheable
 from turing.errors import ActorError
@@ -33,6 +33,15 @@ def backoff(
     return delay * rng.uniform(0.75, 1.25)
 
 
+def _estimate_tokens(request: ModelRequest) -> int:
+    """Tokens to reserve against token-rate limits before the call (corrected after it)."""
+    prompt = sum(estimate_tokens(m.content) for m in request.messages)
+    return prompt + (request.max_tokens or max(256, prompt // 2))
+
+
+SharedLimits = tuple[Any, Any]  # (turing.limits.Limiter, turing.limits.LimitsConfig)
+
+
 class ManagedActor:
     """Wraps one provider actor with its `ActorSettings`. Manages its own per-call timeout."""
 
@@ -46,10 +55,12 @@ class ManagedActor:
         cache: Callable[[], ResponseCache | None] = lambda: None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         seed: int | None = None,
+        limits: Callable[[], SharedLimits | None] = lambda: None,
     ) -> None:
         self.inner = inner
         self.settings = settings
         self._cache = cache
+        self._limits_of = limits
         self._sleep = sleep
         self._rng = random.Random(seed)
         self._limits: dict[int, asyncio.Semaphore] = {}
@@ -127,6 +138,26 @@ class ManagedActor:
                 retries += 1
 
     async def _once(self, request: ModelRequest) -> ModelResponse:
+        shared = self._limits_of()
+        if shared is None:
+            return await self._bounded(request)
+        limiter, config = shared
+        keys = config.keys_for(
+            workflow=request.workflow or None, actor=self.settings.name, provider=self.settings.url
+        )
+        if not keys:
+            return await self._bounded(request)
+        estimate = _estimate_tokens(request)
+        permit = await limiter.acquire(keys, tokens=estimate)  # waiting holds no slot
+        used: int | None = None
+        try:
+            response = await self._bounded(request)
+            used = response.usage.total_tokens
+            return response
+        finally:
+            await asyncio.to_thread(limiter.release, permit, tokens_used=used)
+
+    async def _bounded(self, request: ModelRequest) -> ModelResponse:
         semaphore = self._semaphore()
         started = time.perf_counter()
         try:
