@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DIR := examples/talent
 
-.PHONY: venv demo test lint fmt bench clean
+.PHONY: venv demo test lint fmt bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,23 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/validation.py
+	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/salvage.py
+
+# Benchmark 1 against peers (issue 5): Huey, DBOS and Procrastinate in their own venv.
+# BENCH_ARGS passes options to the runner, e.g. BENCH_ARGS="2000 --backend sqlite".
+PEERS_VENV  ?= .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+$(PEERS_STAMP): benchmarks/requirements-peers.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/pip install --quiet -r benchmarks/requirements-peers.txt
+	touch $(PEERS_STAMP)
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python benchmarks/peers/run_all.py --turing-python $(BIN)/python \
+		--peers-python $(PEERS_VENV)/bin/python $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) .mypy_cache .pytest_cache .ruff_cache
