@@ -137,22 +137,33 @@ class Store:
         batch: int = 1000,
     ) -> int:
         """Add tasks for subjects that have none yet (idempotent); return how many were new."""
-        query = "enqueue_tasks_reprocess" if reprocess else "enqueue_tasks"
+        bulk = "enqueue_tasks_reprocess" if reprocess else "enqueue_tasks"
+        single = "enqueue_task_reprocess" if reprocess else "enqueue_task"
         added = 0
         chunk: list[tuple[str, Mapping[str, Any]]] = []
 
         def flush() -> None:
             nonlocal added
+            now = time.time()
+            inputs = [json.dumps(data, default=str) for _, data in chunk]
             with self.db.tx() as tx:
-                added += tx.x(
-                    query,
-                    workflow=workflow,
-                    version=version,
-                    subjects=[subject for subject, _ in chunk],
-                    inputs=[json.dumps(data, default=str) for _, data in chunk],
-                    priority=priority,
-                    now=time.time(),
-                )
+                if tx.dialect == "sqlite":  # in-process: many small statements are cheapest
+                    rows = [
+                        {"workflow": workflow, "version": version, "subject": subject}
+                        | {"input": text, "priority": priority, "now": now}
+                        for (subject, _), text in zip(chunk, inputs, strict=True)
+                    ]
+                    added += tx.many(single, rows)
+                else:  # one statement per chunk: round trips dominate over a network
+                    added += tx.x(
+                        bulk,
+                        workflow=workflow,
+                        version=version,
+                        subjects=[subject for subject, _ in chunk],
+                        inputs=inputs,
+                        priority=priority,
+                        now=now,
+                    )
             chunk.clear()
 
         for item in items:

@@ -33,3 +33,16 @@ VALUES (:task_id, :workflow, :version, :fingerprint, :subject, :status, :error_k
 
 -- name: analyze_tasks
 ANALYZE turing_tasks;
+
+-- name: enqueue_task
+INSERT INTO turing_tasks (workflow, version, subject, input, priority, created_at, updated_at)
+SELECT :workflow, :version, :subject, :input, :priority, :now, :now
+WHERE NOT EXISTS (
+    SELECT 1 FROM turing_tasks t WHERE t.workflow = :workflow AND t.subject = :subject
+)
+ON CONFLICT DO NOTHING;
+
+-- name: enqueue_task_reprocess
+INSERT INTO turing_tasks (workflow, version, subject, input, priority, created_at, updated_at)
+VALUES (:workflow, :version, :subject, :input, :priority, :now, :now)
+ON CONFLICT DO NOTHING;
