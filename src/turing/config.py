@@ -81,6 +81,12 @@ class ProviderTable(BaseModel):
 
     base_url: str | None = None
     api_key_env: str | None = None
+    models_resident: int | None = Field(
+        default=None, ge=0, description="models the host holds at once (one small GPU: 1)"
+    )
+    host_concurrency: int | None = Field(
+        default=None, ge=1, description="calls the host serves at once"
+    )
 
 
 class Limits(LimitsConfig):

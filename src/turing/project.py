@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from turing import providers
+from turing.actors.affinity import HostSchedulers
 from turing.actors.base import Actor
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
@@ -37,6 +38,7 @@ class Project:
         self.cache: ResponseCache | None = None
         self.use_cache = True
         self.limiter: Any = None  # a turing.limits.Limiter, set by the orchestrator
+        self.hosts = HostSchedulers()  # model-affinity scheduling, one per model host
         for module in self._import_modules():
             self._collect(module)
 
@@ -127,11 +129,19 @@ class Project:
                 base_url=settings.base_url or defaults.base_url,
                 api_key_env=settings.api_key_env or defaults.api_key_env,
             )
+        host = None
+        if defaults is not None and defaults.models_resident is not None:
+            host = self.hosts.get(
+                settings.url,
+                models_resident=defaults.models_resident,
+                max_concurrency=defaults.host_concurrency,
+            )
         return ManagedActor(
             providers.create(settings),
             settings,
             cache=self._cache_for_actors,
             limits=self._limits_for_actors,
+            host=host,
         )
 
     def _limits_for_actors(self) -> tuple[Any, Any] | None:

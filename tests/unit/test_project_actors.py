@@ -132,3 +132,26 @@ def test_limits_reach_the_executor(tmp_path: Path) -> None:
     limits = p.executor().limits
     assert limits is not None and (limits.tokens, limits.cost) == (500, 0.25)
     assert p.config.limits.batch_cost == 3.0
+
+
+def test_models_resident_gives_actors_of_one_host_one_scheduler(
+    tmp_path: Path, fake_provider: list[ActorSettings]
+) -> None:
+    p = project(
+        tmp_path,
+        """
+        [actors]
+        a = "fakeprov:model-a"
+        b = "fakeprov:model-b"
+        [providers.fakeprov]
+        base_url = "http://127.0.0.1:9999"
+        models_resident = 1
+        host_concurrency = 1
+        """,
+    )
+    first, second = p.resolve_actor("a"), p.resolve_actor("b")
+    assert isinstance(first, ManagedActor) and isinstance(second, ManagedActor)
+    assert first.host is not None and first.host is second.host
+    assert (first.host.models_resident, first.host.max_concurrency) == (1, 1)
+    plain = project(tmp_path, '[actors]\na = "fakeprov:model-a"\n').resolve_actor("a")
+    assert isinstance(plain, ManagedActor) and plain.host is None

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from turing.actors.affinity import HostScheduler
 from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage, estimate_tokens
 from turing.actors.settings import ActorSettings
 from turing.cache import ResponseCache, cache_key, cacheable
@@ -56,7 +57,9 @@ class ManagedActor:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         seed: int | None = None,
         limits: Callable[[], SharedLimits | None] = lambda: None,
+        host: HostScheduler | None = None,
     ) -> None:
+        self.host = host  # model-affinity scheduling of the calls to this actor's host
         self.inner = inner
         self.settings = settings
         self._cache = cache
@@ -159,12 +162,22 @@ class ManagedActor:
 
     async def _bounded(self, request: ModelRequest) -> ModelResponse:
         semaphore = self._semaphore()
+        if semaphore is None:
+            return await self._on_host(request)
+        async with semaphore:
+            return await self._on_host(request)
+
+    async def _on_host(self, request: ModelRequest) -> ModelResponse:
+        """Wait for the host's turn (not counted in the timeout), then call."""
+        if self.host is None:
+            return await self._timed(request)
+        async with self.host.slot(self.settings.model):
+            return await self._timed(request)
+
+    async def _timed(self, request: ModelRequest) -> ModelResponse:
         started = time.perf_counter()
         try:
-            if semaphore is None:
-                return await asyncio.wait_for(self.inner.complete(request), request.timeout)
-            async with semaphore:
-                return await asyncio.wait_for(self.inner.complete(request), request.timeout)
+            return await asyncio.wait_for(self.inner.complete(request), request.timeout)
         except TimeoutError:
             waited = time.perf_counter() - started
             raise ActorError(
