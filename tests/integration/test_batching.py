@@ -9,12 +9,13 @@ simulator's time is scaled down (call 2 ms, swap 20 ms) so this takes a few seco
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from integration.conftest import Backend
-from turing import Executor, LLMStep, Orchestrator, Registry, Sink, Source, Workflow
+from turing import Executor, LLMStep, Orchestrator, Project, Registry, Sink, Source, Workflow
 from turing.actors.affinity import AffinityActor, HostScheduler
 from turing.actors.base import Actor
 from turing.actors.managed import ManagedActor
@@ -185,3 +186,75 @@ def test_interleaved_workflows_are_grouped_where_first_come_first_served_swaps(
     finally:
         fifo_store.close()
         affinity_store.close()
+
+
+PROJECT_WORKFLOWS = """
+from pydantic import BaseModel
+from turing import LLMStep, Sink, Source, Workflow
+
+
+class ItemIn(BaseModel):
+    item_id: int
+    text: str
+
+
+class Label(BaseModel):
+    item_id: int
+    label: str
+
+
+class Summary(BaseModel):
+    item_id: int
+    summary: str
+
+
+WORKFLOWS = [
+    Workflow(
+        "label_and_summarize",
+        input=ItemIn,
+        output=Summary,
+        subject_key="item_id",
+        source=Source(sql="SELECT item_id, text FROM items i WHERE NOT EXISTS "
+                      "(SELECT 1 FROM summaries s WHERE s.item_id = i.item_id)"),
+        sink=Sink.sql("INSERT INTO summaries (item_id, summary) VALUES (:item_id, :summary)"),
+        steps=[
+            LLMStep("label", prompt="item_id: {{ item_id }}", actor="a", output=Label),
+            LLMStep("summary", prompt="item_id: {{ label.item_id }}", actor="b"),
+        ],
+    )
+]
+"""
+
+
+def _configurable() -> bool:
+    from turing.config import ProviderTable
+
+    return "models_resident" in ProviderTable.model_fields
+
+
+@pytest.mark.skipif(
+    not _configurable(), reason="[providers.*] models_resident is not wired into the project yet"
+)
+def test_models_resident_in_turing_toml_batches_a_project(tmp_path: Path, sim: Simulator) -> None:
+    (tmp_path / "flows.py").write_text(PROJECT_WORKFLOWS)
+    (tmp_path / "turing.toml").write_text(
+        f'[project]\ndatabase = "sqlite:///{tmp_path / "t.db"}"\nworkflows = ["flows.py"]\n\n'
+        f'[actors]\na = "ollama:{A}"\nb = "ollama:{B}"\n\n'
+        f'[providers.ollama]\nbase_url = "{sim.url}"\nmodels_resident = 1\nmax_concurrency = 1\n'
+    )
+    project = Project.load(tmp_path / "turing.toml")
+    orch = Orchestrator.from_project(project, concurrency=N)
+    try:
+        with orch.store.db.tx() as tx:
+            for ddl in TABLES:
+                tx.sql(ddl)
+            for i in range(1, N + 1):
+                tx.sql("INSERT INTO items (item_id, text) VALUES (:i, 'x')", {"i": i})
+        sim.reset()
+        report = orch.process_pending_tasks()
+        assert report.succeeded == N, report.as_dict()
+        assert sim.stats()["swaps"] == 2
+        [host] = list(project.hosts)
+        assert host.switches == 2 and host.peak_in_progress == 1
+    finally:
+        orch.close()
