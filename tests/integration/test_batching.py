@@ -226,21 +226,12 @@ WORKFLOWS = [
 """
 
 
-def _configurable() -> bool:
-    from turing.config import ProviderTable
-
-    return "models_resident" in ProviderTable.model_fields
-
-
-@pytest.mark.skipif(
-    not _configurable(), reason="[providers.*] models_resident is not wired into the project yet"
-)
 def test_models_resident_in_turing_toml_batches_a_project(tmp_path: Path, sim: Simulator) -> None:
     (tmp_path / "flows.py").write_text(PROJECT_WORKFLOWS)
     (tmp_path / "turing.toml").write_text(
         f'[project]\ndatabase = "sqlite:///{tmp_path / "t.db"}"\nworkflows = ["flows.py"]\n\n'
         f'[actors]\na = "ollama:{A}"\nb = "ollama:{B}"\n\n'
-        f'[providers.ollama]\nbase_url = "{sim.url}"\nmodels_resident = 1\nmax_concurrency = 1\n'
+        f'[providers.ollama]\nbase_url = "{sim.url}"\nmodels_resident = 1\nhost_concurrency = 1\n'
     )
     project = Project.load(tmp_path / "turing.toml")
     orch = Orchestrator.from_project(project, concurrency=N)

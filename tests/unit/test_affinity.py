@@ -546,14 +546,7 @@ def test_executor_runs_a_two_step_workflow_stage_wise() -> None:
     assert scheduler.switches == 2
 
 
-# ------------------------------------------------- the hook inside ManagedActor (if wired)
-def _managed_has_host() -> bool:
-    import inspect
-
-    return "host" in inspect.signature(ManagedActor).parameters
-
-
-@pytest.mark.skipif(not _managed_has_host(), reason="ManagedActor(host=...) is not wired yet")
+# ----------------------------------------------------- the hook inside ManagedActor
 def test_managed_actor_holds_the_host_per_attempt_only() -> None:
     """Backoff sleeps and cache hits never hold the host; the wait is not in the timeout."""
     from turing import ActorError
