@@ -440,7 +440,14 @@ class Orchestrator:
         names = [w.name for w in selected]
         remaining = max_tasks if max_tasks is not None else -1
         inflight: set[asyncio.Task[Completion]] = set()
+        # Group commits run in the background: slots are refilled while a batch commits.
+        flushing: set[asyncio.Task[None]] = set()
+        bounded = self.batch_limits != BatchLimits()  # any batch limit is set
         while True:
+            if bounded and flushing:  # spending is counted at commit: be exact before claiming
+                for flushed in (await asyncio.wait(flushing))[0]:
+                    flushed.result()
+                flushing.clear()
             room = self.concurrency - len(inflight)
             if remaining >= 0:
                 room = min(room, remaining)
@@ -458,14 +465,22 @@ class Orchestrator:
             remaining = remaining - len(claimed) if remaining >= 0 else remaining
             for task in claimed:
                 inflight.add(asyncio.create_task(self._one(task)))
-            if not inflight:
+            if not inflight and not flushing:
                 break
-            done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-            if inflight:  # let tasks that are about to finish join this group commit
+            waiting: set[asyncio.Task[Any]] = {*inflight, *flushing}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for flushed in done & flushing:
+                flushed.result()
+            flushing -= done
+            finished = {t for t in inflight if t in done}
+            inflight -= finished
+            if finished and inflight:  # let tasks that are about to finish join this commit
                 await asyncio.sleep(0)
                 more = {t for t in inflight if t.done()}
-                done, inflight = done | more, inflight - more
-            await self._flush([t.result() for t in done], report, on_result)
+                finished, inflight = finished | more, inflight - more
+            if finished:
+                batch = [t.result() for t in finished]
+                flushing.add(asyncio.create_task(self._flush(batch, report, on_result)))
 
     async def _one(self, task: TaskRow) -> Completion:
         wf = self.registry.get(task.workflow)
