@@ -25,3 +25,20 @@ def shorten(text: str, limit: int = 200) -> str:
 def truncate(value: Any, limit: int = 80) -> str:
     """Short JSON form of a value for error messages and repair records."""
     return shorten(json.dumps(value, ensure_ascii=False, default=str), limit)
+
+
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a decoded JSON value (`True` is a boolean, not an integer)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

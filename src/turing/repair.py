@@ -26,7 +26,7 @@ from typing import Any
 import json_repair
 import jsonschema_rs
 
-from turing._json import canonical, shorten, truncate
+from turing._json import canonical, json_type, shorten, truncate
 from turing.contracts import Contract
 from turing.errors import Violation
 
@@ -235,7 +235,7 @@ class _Fitter:
                 return None
         if len(real) == 1:
             return real[0]
-        wanted = _json_type(value)
+        wanted = json_type(value)
         same = [o for o in real if wanted in _types(o)]
         return same[0] if same else None
 
@@ -334,19 +334,3 @@ class _Fitter:
                 self.note("coerce_enum", path, value, folded[0])
                 value = folded[0]
         return value
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"

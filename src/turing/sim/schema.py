@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from turing._json import canonical
+from turing._json import canonical, json_type
 
 Schema = dict[str, Any]
 Path = tuple[str | int, ...]
@@ -54,22 +54,6 @@ def types_of(schema: Mapping[str, Any]) -> list[str]:
     if isinstance(schema.get("enum"), list) and schema["enum"]:
         return sorted({json_type(v) for v in schema["enum"]})
     return []
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def type_matches(value: Any, schema: Mapping[str, Any]) -> bool:
