@@ -16,6 +16,9 @@
 
     [providers.ollama]                      # TURING_PROVIDER_OLLAMA_URL
     base_url = "http://127.0.0.1:11434"
+    models_resident = 1                     # model-affinity scheduling of this host
+    host_concurrency = 1                    # (either one gives the host a scheduler)
+    max_wait_s = 300                        # starvation bound; "off" for pure throughput
 
     [limits]                                # per run (task) and per batch (turing run)
     batch_cost = 5.0
@@ -32,8 +35,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from turing.actors.affinity import DEFAULT_MAX_WAIT_S
 from turing.errors import ConfigError
 from turing.limits.config import LimitsConfig
 from turing.schedules import ScheduleTable
@@ -87,6 +91,38 @@ class ProviderTable(BaseModel):
     host_concurrency: int | None = Field(
         default=None, ge=1, description="calls the host serves at once"
     )
+    max_wait_s: float | Literal["off"] | None = Field(
+        default=None,
+        description="starvation bound of the host's scheduler in seconds (default 300; "
+        '"off": pure throughput)',
+    )
+
+    @field_validator("max_wait_s")
+    @classmethod
+    def _check_max_wait(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, float | int) and value < 0:
+            raise ValueError('must be >= 0 seconds, or "off"')
+        return value
+
+    @model_validator(mode="after")
+    def _wait_needs_a_scheduler(self) -> ProviderTable:
+        if self.max_wait_s is not None and not self.schedules_host:
+            raise ValueError(
+                "max_wait_s: the host has no scheduler to bound; "
+                "set models_resident or host_concurrency too"
+            )
+        return self
+
+    @property
+    def schedules_host(self) -> bool:
+        """Whether calls to this host go through a `HostScheduler`."""
+        return self.models_resident is not None or self.host_concurrency is not None
+
+    def scheduler_wait(self) -> float | None:
+        """`max_wait_s` for the scheduler: the default when unset, None when "off"."""
+        if self.max_wait_s is None:
+            return DEFAULT_MAX_WAIT_S
+        return None if self.max_wait_s == "off" else float(self.max_wait_s)
 
 
 class Limits(LimitsConfig):

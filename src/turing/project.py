@@ -130,11 +130,13 @@ class Project:
                 api_key_env=settings.api_key_env or defaults.api_key_env,
             )
         host = None
-        if defaults is not None and defaults.models_resident is not None:
+        if defaults is not None and defaults.schedules_host:
+            # models_resident unset: no residency ordering, host_concurrency still holds
             host = self.hosts.get(
                 settings.url,
-                models_resident=defaults.models_resident,
+                models_resident=defaults.models_resident or 0,
                 max_concurrency=defaults.host_concurrency,
+                max_wait_s=defaults.scheduler_wait(),
             )
         return ManagedActor(
             providers.create(settings),

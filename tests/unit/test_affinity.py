@@ -595,3 +595,40 @@ def test_waiters_left_behind_by_a_closed_loop_are_dropped() -> None:
     assert scheduler.in_progress == 0 and scheduler.waiting == 0
     assert scheduler.resident() == ["C"]
     orphan.close()
+
+
+def test_a_model_and_its_latest_tag_are_one_model() -> None:
+    """Ollama's default tag: `llama3` and `llama3:latest` share a residency place and a queue."""
+    scheduler = HostScheduler(models_resident=1, max_concurrency=1, resident=["llama3:latest"])
+
+    async def main() -> list[str]:
+        order: list[str] = []
+
+        async def call(model: str, tag: str) -> None:
+            async with scheduler.slot(model):
+                order.append(tag)
+                await asyncio.sleep(0)
+
+        await scheduler.acquire("qwen2.5:7b")  # hold the host, queue the rest behind it
+        tasks = [
+            asyncio.create_task(call(m, t))
+            for m, t in [("llama3", "l1"), ("mistral", "m1"), ("llama3:latest", "l2")]
+        ]
+        await settle()
+        scheduler.release("qwen2.5:7b")
+        await asyncio.gather(*tasks)
+        return order
+
+    assert run(main()) == ["l1", "l2", "m1"]  # both llama3 calls go together
+    assert scheduler.resident() == ["mistral"]
+    assert scheduler.switches == 3  # qwen, llama3 once, mistral: never llama3 twice
+
+
+def test_model_key() -> None:
+    from turing.actors.affinity import model_key
+
+    assert model_key("llama3") == model_key("llama3:latest") == "llama3"
+    assert model_key("library/llama3:latest") == "library/llama3"
+    assert model_key("qwen2.5:7b") == "qwen2.5:7b"
+    assert model_key("registry:5000/llama3:latest") == "registry:5000/llama3"
+    assert model_key("registry:5000/llama3") == "registry:5000/llama3"

@@ -3,6 +3,7 @@ entries, provider defaults, module-offered actors, limits, and errors that say w
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import textwrap
 import types
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from turing import ActorError, FakeModel, Project
+from turing import ActorError, ConfigError, FakeModel, Message, ModelRequest, Project
+from turing.actors.affinity import DEFAULT_MAX_WAIT_S
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
 from turing.providers import PROVIDERS
@@ -155,3 +157,76 @@ def test_models_resident_gives_actors_of_one_host_one_scheduler(
     assert (first.host.models_resident, first.host.max_concurrency) == (1, 1)
     plain = project(tmp_path, '[actors]\na = "fakeprov:model-a"\n').resolve_actor("a")
     assert isinstance(plain, ManagedActor) and plain.host is None
+
+
+def test_host_concurrency_alone_gives_a_scheduler_without_residency(
+    tmp_path: Path, fake_provider: list[ActorSettings]
+) -> None:
+    """host_concurrency without models_resident is a per-host cap, not ignored."""
+    p = project(
+        tmp_path,
+        """
+        [actors]
+        a = "fakeprov:model-a"
+        b = "fakeprov:model-b"
+        [providers.fakeprov]
+        base_url = "http://127.0.0.1:9999"
+        host_concurrency = 2
+        """,
+    )
+    first, second = p.resolve_actor("a"), p.resolve_actor("b")
+    assert isinstance(first, ManagedActor) and isinstance(second, ManagedActor)
+    host = first.host
+    assert host is not None and host is second.host
+    assert (host.models_resident, host.max_concurrency) == (0, 2)
+    assert host.max_wait_s == DEFAULT_MAX_WAIT_S
+
+    in_flight: list[int] = []
+
+    def answer(request: ModelRequest) -> str:
+        in_flight.append(host.in_progress)
+        return "{}"
+
+    for actor in (first, second):
+        actor.inner = FakeModel(answer, name="slow", delay=0.01)
+
+    async def main() -> None:
+        request = ModelRequest([Message("user", "hi")], timeout=5)
+        await asyncio.gather(*(a.complete(request) for a in [first, second] * 4))
+
+    asyncio.run(main())
+    assert len(in_flight) == 8 and max(in_flight) == 2 and host.peak_in_progress == 2
+    assert host.switches == 0  # no residency limit: nothing is ever swapped
+
+
+@pytest.mark.parametrize(("value", "expected"), [("30", 30.0), ('"off"', None), ("0", 0.0)])
+def test_max_wait_s_of_a_provider(
+    tmp_path: Path, fake_provider: list[ActorSettings], value: str, expected: float | None
+) -> None:
+    p = project(
+        tmp_path,
+        f"""
+        [actors]
+        a = "fakeprov:model-a"
+        [providers.fakeprov]
+        base_url = "http://127.0.0.1:9999"
+        models_resident = 1
+        max_wait_s = {value}
+        """,
+    )
+    actor = p.resolve_actor("a")
+    assert isinstance(actor, ManagedActor) and actor.host is not None
+    assert actor.host.max_wait_s == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("max_wait_s = 30", "set models_resident or host_concurrency"),
+        ("models_resident = 1\nmax_wait_s = -1", "max_wait_s"),
+        ('models_resident = 1\nmax_wait_s = "never"', "max_wait_s"),
+    ],
+)
+def test_max_wait_s_errors(tmp_path: Path, table: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        project(tmp_path, f"[providers.fakeprov]\n{table}\n")

@@ -45,6 +45,8 @@ loops (`asyncio.run` after `asyncio.run`).
 
 Hosts are identified by scheme, host and port (`host_key`), so Ollama's native API and its
 OpenAI-compatible `/v1` on one server share a scheduler; `HostSchedulers` keeps one per host.
+Models are identified by `model_key`: Ollama's default tag is left out, so `llama3` and
+`llama3:latest` are one model (one residency place, one queue).
 """
 
 from __future__ import annotations
@@ -70,7 +72,19 @@ __all__ = [
     "HostScheduler",
     "HostSchedulers",
     "host_key",
+    "model_key",
 ]
+
+
+def model_key(model: str) -> str:
+    """The name the scheduler knows a model by: Ollama's default tag left out, so `llama3`
+    and `llama3:latest` are one model (one residency place, one queue). Other tags stay
+    (`qwen2.5:7b`), and a `:` in a registry host (`host:5000/m`) is not taken for a tag."""
+    name = model.strip()
+    base = name[: -len(":latest")] if name.endswith(":latest") else ""
+    if base and ":" not in base.rpartition("/")[2]:
+        return base
+    return name
 
 
 @dataclass(eq=False)
@@ -120,7 +134,7 @@ class HostScheduler:
         self._queues: dict[str, deque[_Waiter]] = {}  # model -> waiting calls, oldest first
         self._resident: OrderedDict[str, None] = OrderedDict()  # least recently used first
         if models_resident:
-            for model in list(dict.fromkeys(resident))[-models_resident:]:
+            for model in list(dict.fromkeys(map(model_key, resident)))[-models_resident:]:
                 self._resident[model] = None
         self._running: dict[str, int] = {}  # model -> calls in progress
         self._last_start: dict[str, float] = {}
@@ -152,6 +166,7 @@ class HostScheduler:
         """Wait until a call for `model` may start; pair with exactly one `release(model)`.
 
         Cancelled while waiting, the call leaves the queue and holds nothing."""
+        model = model_key(model)
         waiter = _Waiter(
             model, self._clock(), next(self._seq), asyncio.get_running_loop().create_future()
         )
@@ -171,6 +186,7 @@ class HostScheduler:
 
     def release(self, model: str) -> None:
         """A call for `model` has ended (answered, failed or cancelled): start the next."""
+        model = model_key(model)
         running = self._running.get(model, 0)
         if running <= 0:
             raise RuntimeError(f"release({model!r}) without a call in progress for it")
