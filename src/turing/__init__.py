@@ -27,7 +27,7 @@ from turing.repair import Repair, repair
 from turing.result import Attempt, RunError, RunResult, StepResult
 from turing.retry import RetryPolicy
 from turing.scripts import ScriptContext
-from turing.sources import Sink, SinkSQL, Source
+from turing.sources import Sink, SinkSQL, Source, SourceFilter
 from turing.steps import LLMStep, ScriptStep
 from turing.workflow import Workflow
 
@@ -64,6 +64,7 @@ __all__ = [
     "Sink",
     "SinkSQL",
     "Source",
+    "SourceFilter",
     "StepResult",
     "TemplateRenderError",
     "TuringError",

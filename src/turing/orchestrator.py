@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import os
 import random
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turing._json import canonical
 from turing.cache import StoreCache
@@ -31,12 +33,16 @@ from turing.compat import problems as compat_problems
 from turing.contracts import Contract
 from turing.errors import TuringError
 from turing.executor import Executor
+from turing.leases import LeaseHeartbeat, Log
 from turing.project import Project
 from turing.registry import Registry
 from turing.result import RunResult
 from turing.sources import input_of, subject_of
 from turing.store.store import Completion, Store, SyncChange, TaskRow, open_store
 from turing.workflow import Workflow
+
+if TYPE_CHECKING:  # planning imports the orchestrator: only for annotations here
+    from turing.planning import Plan, PlanLimits, PlanReport
 
 
 @dataclass
@@ -263,6 +269,10 @@ class Orchestrator:
         self.batch_limits = batch_limits or BatchLimits()
         self._rng = random.Random()
         self.limiter = limiter  # shared limits: its slots are kept alive while we process
+        self.heartbeat_s: float | None = None  # lease heartbeats; None: a third of lease_s
+        self._leases: LeaseHeartbeat | None = None
+        self._lease_users = 0
+        self._leases_lock = threading.Lock()
 
     @classmethod
     def from_project(cls, project: Project, **kwargs: Any) -> Orchestrator:
@@ -304,6 +314,32 @@ class Orchestrator:
     def _selected(self, workflows: Sequence[str] | None) -> list[Workflow]:
         chosen = [self.registry.get(w) for w in workflows] if workflows else list(self.registry)
         return chosen
+
+    # ------------------------------------------------------------------ leases
+    def hold_leases(self, every_s: float | None = None, log: Log | None = None) -> LeaseHeartbeat:
+        """Start extending the lease of every task this orchestrator holds (`worker_id`),
+        every `every_s` (default `heartbeat_s`, else a third of `lease_s`), from a thread, so
+        a task running longer than its lease is not reclaimed while this process lives.
+        Nested holds share the first one's thread; pair each with `drop_leases()`."""
+        with self._leases_lock:
+            if self._leases is None:
+                self._leases = LeaseHeartbeat(
+                    self.store, self.worker_id, self.lease_s, every_s or self.heartbeat_s, log
+                )
+                self._leases.start()
+            self._lease_users += 1
+            return self._leases
+
+    def drop_leases(self) -> None:
+        """End one `hold_leases()`; the last one stops the thread (waits for a beat in
+        progress, so call it off the event loop)."""
+        with self._leases_lock:
+            self._lease_users -= 1
+            beat = self._leases if self._lease_users <= 0 else None
+            if beat is not None:
+                self._leases, self._lease_users = None, 0
+        if beat is not None:
+            beat.stop()
 
     # ------------------------------------------------------------------ discovery
     def discover_pending_tasks(
@@ -376,6 +412,9 @@ class Orchestrator:
         on_discovered: Callable[[list[Discovery]], None] | None = None,
     ) -> Report:
         beats = asyncio.create_task(self.limiter.keep_alive()) if self.limiter else None
+        leases = not dry_run and self._store is not None  # what we claim stays ours
+        if leases:
+            self.hold_leases()
         try:
             return await self._aprocess(
                 max_tasks,
@@ -386,6 +425,8 @@ class Orchestrator:
                 on_discovered=on_discovered,
             )
         finally:
+            if leases:
+                await asyncio.to_thread(self.drop_leases)
             if beats is not None:
                 beats.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -436,7 +477,11 @@ class Orchestrator:
         max_tasks: int | None,
         report: Report,
         on_result: OnResult | None,
+        *,
+        task_ids: Sequence[int] | None = None,
     ) -> None:
+        """Claim, run and complete until nothing is claimable; `task_ids` restricts the
+        claims to those tasks (a plan step's)."""
         names = [w.name for w in selected]
         remaining = max_tasks if max_tasks is not None else -1
         inflight: set[asyncio.Task[Completion]] = set()
@@ -457,7 +502,12 @@ class Orchestrator:
                 room = 0
             claimed = (
                 await asyncio.to_thread(
-                    self.store.claim, self.worker_id, room, workflows=names, lease_s=self.lease_s
+                    self.store.claim,
+                    self.worker_id,
+                    room,
+                    workflows=names,
+                    lease_s=self.lease_s,
+                    task_ids=task_ids,
                 )
                 if room > 0
                 else []
@@ -649,6 +699,50 @@ class Orchestrator:
                 break
             carried = dict(result.output) if isinstance(result.output, dict) else {}
         return report
+
+    # ------------------------------------------------------------------ planning
+    def plan(
+        self,
+        goal: str,
+        *,
+        model: str | None = None,
+        today: datetime.date | None = None,
+        limits: PlanLimits | None = None,
+    ) -> Plan:
+        """A validated plan for `goal`: from the offline planner, or from actor `model`."""
+        from turing.planning import Catalog, LLMPlanner, OfflinePlanner
+
+        catalog = Catalog.from_registry(self.registry)
+        if model is None:
+            return OfflinePlanner(catalog, limits).plan(goal, today)
+        return LLMPlanner(self.executor, model, catalog, limits).plan(goal, today)
+
+    def execute_plan(
+        self,
+        plan: Plan,
+        *,
+        dry_run: bool = False,
+        limits: PlanLimits | None = None,
+        on_event: Callable[[str, Any], None] | None = None,
+    ) -> PlanReport:
+        """Run a plan (checked again first): steps as their dependencies finish."""
+        from turing.planning import Catalog, PlanRunner, validate
+
+        plan = validate(plan, Catalog.from_registry(self.registry), limits)
+        return PlanRunner(self, limits).run(plan, dry_run=dry_run, on_event=on_event)
+
+    def plan_and_execute(
+        self,
+        goal: str,
+        dry_run: bool = False,
+        *,
+        model: str | None = None,
+        today: datetime.date | None = None,
+        limits: PlanLimits | None = None,
+    ) -> PlanReport:
+        """Plan `goal`, run the plan, report per step (see `turing.planning`)."""
+        plan = self.plan(goal, model=model, today=today, limits=limits)
+        return self.execute_plan(plan, dry_run=dry_run, limits=limits)
 
     # ------------------------------------------------------------------ registry
     def sync_contracts(self) -> list[SyncChange]:

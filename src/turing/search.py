@@ -55,15 +55,15 @@ class Match:
         }
 
 
-def _field_names(schema: Any) -> Iterable[str]:
+def field_names(schema: Any) -> Iterable[str]:
     if isinstance(schema, dict):
         for key, sub in (schema.get("properties") or {}).items():
             yield key
-            yield from _field_names(sub)
+            yield from field_names(sub)
         for key in ("items", "anyOf", "oneOf"):
             sub = schema.get(key)
             for part in sub if isinstance(sub, list) else [sub]:
-                yield from _field_names(part)
+                yield from field_names(part)
 
 
 def document(wf: Workflow) -> list[str]:
@@ -73,8 +73,8 @@ def document(wf: Workflow) -> list[str]:
         str(wf.alias or ""),
         " ".join(wf.tags),
         " ".join(cs.name for cs in wf.steps),
-        " ".join(_field_names(wf.input.schema)),
-        " ".join(_field_names(wf.output.schema)),
+        " ".join(field_names(wf.input.schema)),
+        " ".join(field_names(wf.output.schema)),
     ]
     return terms(" ".join(parts))
 
@@ -83,26 +83,33 @@ def rank(
     query: str, workflows: Sequence[Workflow], k1: float = 1.5, b: float = 0.75
 ) -> list[Match]:
     """Workflows by BM25 relevance to `query`, best first; zero scores are left out."""
-    docs = [Counter(document(wf)) for wf in workflows]
-    if not docs:
-        return []
-    avg = sum(sum(d.values()) for d in docs) / len(docs)
-    n = len(docs)
-    df = Counter(term for d in docs for term in d)
-    qterms = terms(query)
     if query.strip().isdigit():
         return [Match(wf, 1.0) for wf in workflows if str(wf.alias) == query.strip()]
-    scored = []
-    for wf, doc in zip(workflows, docs, strict=True):
+    scores = bm25(terms(query), [document(wf) for wf in workflows], k1, b)
+    scored = [Match(wf, s) for wf, s in zip(workflows, scores, strict=True) if s > 0]
+    scored.sort(key=lambda m: (-m.score, m.workflow.name))
+    return scored
+
+
+def bm25(
+    query: Sequence[str], documents: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75
+) -> list[float]:
+    """The BM25 score of each document (a list of terms) for the query terms."""
+    docs = [Counter(d) for d in documents]
+    if not docs:
+        return []
+    avg = sum(sum(d.values()) for d in docs) / len(docs) or 1.0
+    n = len(docs)
+    df = Counter(term for d in docs for term in d)
+    out = []
+    for doc in docs:
         length = sum(doc.values())
         score = 0.0
-        for term in qterms:
+        for term in query:
             tf = doc.get(term, 0)
             if not tf:
                 continue
             idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
             score += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg))
-        if score > 0:
-            scored.append(Match(wf, score))
-    scored.sort(key=lambda m: (-m.score, m.workflow.name))
-    return scored
+        out.append(score)
+    return out

@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import operator
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from turing.store.db import Tx
 
@@ -35,18 +37,120 @@ def _for_dialect(sql: DialectSQL, dialect: str, what: str) -> str:
         ) from None
 
 
+FilterOp = Literal["=", "!=", "<", "<=", ">", ">="]
+FilterType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FILTER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "string": {"type": "string", "maxLength": 200},
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """A filter a plan may put on a source: `column op value`, with a typed value.
+
+    The workflow's author declares the column and operator; a plan only supplies the value,
+    which is bound as a parameter. So a plan narrows a source without ever carrying SQL.
+    Dates compare as ISO text (`2026-11-24`), which sorts correctly against ISO timestamps.
+    """
+
+    column: str
+    op: FilterOp = "="
+    type: FilterType = "string"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _COLUMN.match(self.column):
+            raise ValueError(f"filter column {self.column!r} must be a plain column name")
+        if self.op not in _OPS:
+            raise ValueError(f"filter op {self.op!r} must be one of {', '.join(_OPS)}")
+        if self.type not in _FILTER_SCHEMAS:
+            raise ValueError(
+                f"filter type {self.type!r} must be one of {', '.join(_FILTER_SCHEMAS)}"
+            )
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON Schema of the value, with the description a planner reads."""
+        out = dict(_FILTER_SCHEMAS[self.type])
+        if self.description:
+            out["description"] = self.description
+        return out
+
+    def matches(self, row: Mapping[str, Any], value: Any) -> bool:
+        """The filter applied in Python (for sources that are callables)."""
+        have = _json_value(row.get(self.column))
+        if have is None:
+            return False
+        try:
+            return bool(_OPS[self.op](have, value))
+        except TypeError:
+            return False
+
+
 @dataclass(frozen=True)
 class Source:
-    """Where pending work comes from; `key` defaults to the workflow's subject key."""
+    """Where pending work comes from; `key` defaults to the workflow's subject key.
+
+    `filters` names the ways a plan may narrow the source (`fetched_since`, ...); the SQL
+    source must return the filtered columns.
+    """
 
     sql: DialectSQL | None = None
     fn: Callable[[Tx], Rows] | None = None
     key: str | None = None
     priority: int = 0
+    filters: Mapping[str, SourceFilter] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if (self.sql is None) == (self.fn is None):
             raise ValueError("a Source needs exactly one of sql= or fn=")
+        for name in self.filters:
+            if not _COLUMN.match(name):
+                raise ValueError(f"filter name {name!r} must be an identifier")
+
+    def select(
+        self, tx: Tx, values: Mapping[str, Any], limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows narrowed by declared filters (`values`: filter name -> value), at most `limit`."""
+        unknown = sorted(set(values) - set(self.filters))
+        if unknown:
+            raise ValueError(
+                f"unknown source filter(s) {', '.join(unknown)} "
+                f"(declared: {', '.join(self.filters) or 'none'})"
+            )
+        if self.fn is not None:
+            found = [
+                dict(r)
+                for r in self.fn(tx)
+                if all(self.filters[n].matches(r, v) for n, v in values.items())
+            ]
+            return found[:limit] if limit is not None else found
+        sql = self.query(tx.dialect)
+        assert sql is not None
+        where, params = [], {}
+        for index, (name, value) in enumerate(sorted(values.items())):
+            flt = self.filters[name]
+            where.append(f'turing_source."{flt.column}" {flt.op} :turing_filter_{index}')
+            params[f"turing_filter_{index}"] = value
+        text = f"SELECT * FROM ({sql}) AS turing_source"
+        if where:
+            text += " WHERE " + " AND ".join(where)
+        if limit is not None:
+            text += f" LIMIT {int(limit)}"
+        return tx.sql(text, params)
 
     def query(self, dialect: str) -> str | None:
         return (

@@ -278,8 +278,15 @@ def _describe_source(source: Source | None) -> Any:
     if source is None:
         return None
     if source.fn is not None:
-        return {"callable": getattr(source.fn, "__qualname__", repr(source.fn))}
-    return {"sql": source.sql, "key": source.key}
+        out: dict[str, Any] = {"callable": getattr(source.fn, "__qualname__", repr(source.fn))}
+    else:
+        out = {"sql": source.sql, "key": source.key}
+    if source.filters:  # only when declared, so definitions without filters stay as they were
+        out["filters"] = {
+            name: {"column": f.column, "op": f.op, "type": f.type, "description": f.description}
+            for name, f in source.filters.items()
+        }
+    return out
 
 
 def _describe_sink(sink: Sink | None) -> Any:

@@ -106,7 +106,7 @@ class SkillWeight(BaseModel):
 class MatchInput(BaseModel):
     posting_id: int = Field(ge=1)
     skills: list[SkillWeight] = Field(min_length=1)
-    k: int = Field(default=5, ge=1, le=50)
+    k: int = Field(default=5, ge=1, le=50, description="How many top candidates to return.")
 
 
 class Candidate(_Strict):

@@ -10,22 +10,32 @@ from __future__ import annotations
 from talent import contracts as c
 from talent import scripts
 from talent.actors import OfflineExtractor
-from turing import LLMStep, ScriptStep, Sink, Source, Workflow
+from turing import LLMStep, ScriptStep, Sink, Source, SourceFilter, Workflow
 
 SYSTEM = (
     "You are a precise information extraction engine for a recruiting platform. "
     "Answer with one JSON object that satisfies the given JSON Schema and nothing else."
 )
 
+# How a plan may narrow the posting sources ("jobs fetched today", "since Monday").
+POSTING_FILTERS = {
+    "fetched_since": SourceFilter(
+        "fetched_at", ">=", "date", "Only postings fetched on or after this day (UTC)."
+    ),
+    "fetched_before": SourceFilter(
+        "fetched_at", "<", "date", "Only postings fetched before this day (UTC)."
+    ),
+}
+
 # Postings that have skills but no matches yet, with their skills as the match input.
 MATCH_SOURCE = {
-    "sqlite": "SELECT p.posting_id, (SELECT json_group_array(json_object('name', s.skill,"
+    "sqlite": "SELECT p.posting_id, p.fetched_at, (SELECT json_group_array(json_object('name', s.skill,"
     " 'weight', s.weight)) FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
     " FROM postings p"
     " WHERE EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id)"
     " AND NOT EXISTS (SELECT 1 FROM posting_matches m WHERE m.posting_id = p.posting_id)"
     " ORDER BY p.posting_id",
-    "postgres": "SELECT p.posting_id, (SELECT json_agg(json_build_object('name', s.skill,"
+    "postgres": "SELECT p.posting_id, p.fetched_at, (SELECT json_agg(json_build_object('name', s.skill,"
     " 'weight', s.weight)) FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
     " FROM postings p"
     " WHERE EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id)"
@@ -45,9 +55,11 @@ job_skills = Workflow(
     subject_key="posting_id",
     priority=10,
     source=Source(
-        sql="SELECT p.posting_id, p.title, p.company, p.description FROM postings p "
+        sql="SELECT p.posting_id, p.title, p.company, p.description, p.fetched_at "
+        "FROM postings p "
         "WHERE NOT EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id) "
-        "ORDER BY p.fetched_at DESC, p.posting_id"
+        "ORDER BY p.fetched_at DESC, p.posting_id",
+        filters=POSTING_FILTERS,
     ),
     sink=Sink.sql(
         "DELETE FROM posting_skills WHERE posting_id = :posting_id",
@@ -169,7 +181,7 @@ match_candidates = Workflow(
     input=c.MatchInput,
     output=c.Matches,
     subject_key="posting_id",
-    source=Source(sql=MATCH_SOURCE),
+    source=Source(sql=MATCH_SOURCE, filters=POSTING_FILTERS),
     sink=Sink.sql(
         "DELETE FROM posting_matches WHERE posting_id = :posting_id",
         "INSERT INTO posting_matches (posting_id, profile_id, rank, score, matched_skills)"

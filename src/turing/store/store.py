@@ -186,19 +186,18 @@ class Store:
         *,
         workflows: Sequence[str] | None = None,
         lease_s: float = 600,
+        task_ids: Sequence[int] | None = None,
     ) -> list[TaskRow]:
-        """Atomically take up to `limit` pending tasks (expired leases are reclaimed first)."""
+        """Atomically take up to `limit` pending tasks (expired leases are reclaimed first);
+        with `task_ids`, only those (a plan step claims its own tasks)."""
         now = time.time()
+        lease = {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
         with self.db.tx() as tx:
             tx.x("reclaim_expired", now=now)
-            rows = tx.q(
-                "claim_tasks",
-                owner=owner,
-                lease_until=now + lease_s,
-                now=now,
-                limit=limit,
-                **_filter(workflows),
-            )
+            if task_ids is not None:
+                rows = tx.q("claim_task_ids", ids=list(task_ids), **lease)
+            else:
+                rows = tx.q("claim_tasks", **lease, **_filter(workflows))
         rows.sort(key=lambda r: (-r["priority"], r["id"]))
         return [_task(r) for r in rows]
 
@@ -348,6 +347,18 @@ class Store:
             rows = tx.q("pending_tasks", workflow=workflow, limit=limit)
             subjects = {r["subject"] for r in tx.q("task_subjects", workflow=workflow)}
         return [_task(r) for r in rows], subjects
+
+    def tasks_for_subjects(self, workflow: str, subjects: Sequence[str]) -> list[Row]:
+        """Every task of `workflow` for these subjects (id order: the last is the newest)."""
+        with self.db.read() as tx:
+            rows: list[Row] = tx.q("tasks_for_subjects", workflow=workflow, subjects=list(subjects))
+        return rows
+
+    def task_states(self, task_ids: Sequence[int]) -> list[Row]:
+        """id, subject, status, not_before and last_error of these tasks."""
+        with self.db.read() as tx:
+            rows: list[Row] = tx.q("task_states", ids=list(task_ids))
+        return rows
 
     def task(self, task_id: int) -> Row | None:
         with self.db.read() as tx:

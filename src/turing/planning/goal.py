@@ -1,0 +1,119 @@
+"""Reading a goal: its parts ("..., then ..."), time filters and counts.
+
+Time phrases become date ranges relative to `today` (UTC unless given):
+"today", "yesterday", "this week" (since Monday), "since Monday" (the latest Monday, today
+if it is one), "last 7 days" / "past 7 days" (the 7 days ending today), "since 2026-11-01".
+Counts: "top 5", "5 best", "best 5". Recognised phrases are removed from the text that is
+matched against workflows, so "today" never makes a workflow look relevant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SPLIT = re.compile(
+    r"\s*(?:;|\.\s+|,?\s*\band then\b|,?\s*\bthen\b|,?\s*\bafter that\b|,?\s*\bafterwards\b"
+    r"|,?\s*\bfinally\b|,?\s*\bafter\s+(?=\w+ing\b))\s*",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "twenty": 20, "fifty": 50, "hundred": 100,
+}  # fmt: skip
+_NUM = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
+_COUNT = re.compile(rf"\b(?:top|best|first)\s+{_NUM}\b|\b{_NUM}\s+(?:best|top)\b", re.IGNORECASE)
+_ISO = r"(\d{4}-\d{2}-\d{2})"
+_TIME_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(rf"\b(?:fetched\s+|created\s+|added\s+)?(?:since|after|from)\s+{_ISO}\b",
+                re.I), "iso"),
+    (re.compile(r"\b(?:fetched\s+|created\s+|added\s+)?(?:in\s+the\s+)?(?:last|past)\s+"
+                rf"{_NUM}\s+days?\b", re.I), "days"),
+    (re.compile(r"\b(?:fetched\s+|created\s+|added\s+)?(?:since|from)\s+(?:last\s+)?("
+                + "|".join(_WEEKDAYS) + r")\b", re.I), "weekday"),
+    (re.compile(r"\b(?:fetched\s+|created\s+|added\s+)?this\s+week\b", re.I), "week"),
+    (re.compile(r"\b(?:fetched\s+|created\s+|added\s+)?yesterday\b", re.I), "yesterday"),
+    (re.compile(r"\b(?:fetched\s+|created\s+|added\s+)?today(?:'s)?\b", re.I), "today"),
+]  # fmt: skip
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() else _NUMBER_WORDS[text.lower()]
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """`since` inclusive, `before` exclusive (either may be None), and the words it came from."""
+
+    phrase: str
+    since: dt.date | None = None
+    before: dt.date | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.since:
+            parts.append(f"from {self.since.isoformat()}")
+        if self.before:
+            parts.append(f"before {self.before.isoformat()}")
+        return f"{self.phrase!r} = " + " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One part of a goal: the words left to match, and what was recognised in it."""
+
+    text: str
+    words: str
+    time: TimeRange | None = None
+    count: int | None = None
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def split_goal(goal: str, today: dt.date | None = None) -> list[Clause]:
+    today = today or today_utc()
+    out = []
+    for raw in _SPLIT.split(goal.strip().rstrip(".")):
+        part = raw.strip(" ,")
+        if not part:
+            continue
+        words, time = _time(part, today)
+        count = None
+        found = _COUNT.search(words)
+        if found:
+            count = _number(found.group(1) or found.group(2))
+            words = words[: found.start()] + " " + words[found.end() :]
+        out.append(Clause(part, " ".join(words.split()), time, count))
+    return out
+
+
+def _time(text: str, today: dt.date) -> tuple[str, TimeRange | None]:
+    for pattern, kind in _TIME_PATTERNS:
+        found = pattern.search(text)
+        if not found:
+            continue
+        phrase = found.group(0).strip()
+        rest = text[: found.start()] + " " + text[found.end() :]
+        if kind == "iso":
+            try:
+                since = dt.date.fromisoformat(found.group(1))
+            except ValueError:
+                continue
+            return rest, TimeRange(phrase, since)
+        if kind == "days":
+            days = _number(found.group(1))
+            return rest, TimeRange(phrase, today - dt.timedelta(days=max(days, 1) - 1))
+        if kind == "weekday":
+            wanted = _WEEKDAYS.index(found.group(1).lower())
+            back = (today.weekday() - wanted) % 7
+            return rest, TimeRange(phrase, today - dt.timedelta(days=back))
+        if kind == "week":
+            return rest, TimeRange(phrase, today - dt.timedelta(days=today.weekday()))
+        if kind == "yesterday":
+            return rest, TimeRange(phrase, today - dt.timedelta(days=1), today)
+        return rest, TimeRange(phrase, today)
+    return text, None
