@@ -4,7 +4,7 @@
     worker = Worker(orch, schedules=schedules_from_config(config), lease_s=120, grace_s=30)
     summary = worker.run(install_signals=True)     # until SIGINT/SIGTERM or worker.stop()
 
-What runs, all in one event loop (plus one heartbeat thread):
+What runs, all in one event loop (plus one heartbeat thread, `turing.leases`):
 
 - Processing: the orchestrator claims and executes queued tasks of the worker's workflows
   (`--workflow`, default all) with up to `concurrency` in flight; when the queue is empty
@@ -233,10 +233,9 @@ class Worker:
         before = asyncio.all_tasks()
         limits = self.orch.batch_limits
         self.orch.batch_limits = _WorkerLimits(limits, self)
-        heartbeat = _Heartbeat(
-            self.orch.store, self.worker_id, self.lease_s, self.heartbeat_s, self._log
-        )
-        heartbeat.start()
+        # the orchestrator's lease heartbeat, held for the worker's life (each processing
+        # round's own hold shares this thread, at this interval)
+        heartbeat = self.orch.hold_leases(self.heartbeat_s, self._log)
         installed = self._install_signals() if install_signals else []
         if self._pending_stop is not None:
             self._begin_stop(self._pending_stop)
@@ -261,7 +260,7 @@ class Worker:
                 with contextlib.suppress(Exception):
                     self._loop.remove_signal_handler(sig)
             self.summary.released = self._release_owned()
-            heartbeat.stop()
+            self.orch.drop_leases()
             self.summary.heartbeats = heartbeat.beats
             self.orch.batch_limits = limits
             self.summary.duration_s = time.perf_counter() - started
@@ -510,40 +509,6 @@ def owned_tasks(store: Store, owner: str) -> list[TaskRow]:
         )
         for r in rows
     ]
-
-
-def extend_leases(store: Store, owner: str, lease_s: float) -> int:
-    """Push the lease of every task `owner` holds to now + `lease_s`; how many there were."""
-    with store.db.tx() as tx:
-        n: int = tx.x("extend_leases", owner=owner, until=time.time() + lease_s)
-    return n
-
-
-class _Heartbeat(threading.Thread):
-    """Extends this worker's leases every `every_s`, whatever the event loop is doing."""
-
-    def __init__(self, store: Store, owner: str, lease_s: float, every_s: float, log: Log):
-        super().__init__(name="turing-heartbeat", daemon=True)
-        self.store = store
-        self.owner = owner
-        self.lease_s = lease_s
-        self.every_s = every_s
-        self.log = log
-        self.beats = 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.wait(self.every_s):
-            try:
-                extend_leases(self.store, self.owner, self.lease_s)
-                self.beats += 1
-            except Exception as exc:  # keep beating: the database may come back
-                self.log(f"heartbeat failed ({type(exc).__name__}: {exc})")
-
-    def stop(self) -> None:
-        self._halt.set()
-        if self.is_alive():
-            self.join(timeout=max(5.0, self.every_s))
 
 
 class _WorkerLimits(BatchLimits):
