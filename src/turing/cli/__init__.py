@@ -14,7 +14,7 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typer handles usage errors; Turing errors print one line unless --debug."""
-    from turing.cli import commands, demo, orchestrate, sim, worker  # noqa: F401  (registers the commands)
+    from turing.cli import commands, demo, orchestrate, plan, sim, worker  # noqa: F401  (registers)
 
     try:
         app(args=argv, prog_name="turing")

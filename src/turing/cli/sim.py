@@ -50,6 +50,13 @@ def sim_llm(
         list[str] | None,
         typer.Option("--model", "-m", help="Also serve this model name (repeatable)."),
     ] = None,
+    bad_plans: Annotated[
+        int,
+        typer.Option(
+            "--bad-plans",
+            help="Answer Turing's planner with this many invalid plans per goal first.",
+        ),
+    ] = 0,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -71,7 +78,7 @@ def sim_llm(
             f"--host {host} is not a loopback address: the simulator only listens on this "
             "machine (use 127.0.0.1, ::1 or localhost)"
         )
-    overrides: dict[str, object] = {"seed": seed}
+    overrides: dict[str, object] = {"seed": seed, "bad_plans": bad_plans}
     if time_scale is not None:
         overrides["time_scale"] = time_scale
     if api_key:
@@ -93,7 +100,10 @@ def sim_llm(
             f"{config.models_resident or 'unlimited'} model(s) resident, swap {config.swap_s:g}s"
         )
         out.print(f"  faults: {faults}")
-        out.print(f"  responder: {responder or 'generic schema responder'}")
+        out.print(
+            f"  responder: {responder or 'generic schema responder'} (plans for turing plan"
+            + (f", {config.bad_plans} invalid first)" if config.bad_plans else ")")
+        )
         out.print(f"  models: {', '.join(config.listed_models())}")
         out.print(f"  Ollama: {url}/api/chat   OpenAI: {url}/v1   stats: {url}/sim/stats")
         out.print("Point Turing at it:")

@@ -148,9 +148,14 @@ class PlanRunner:
         await asyncio.to_thread(self.check, plan)
         limiter = self.orch.limiter
         beats = asyncio.create_task(limiter.keep_alive()) if limiter else None
+        leases = not dry_run  # tasks this plan claims keep their leases while they run
+        if leases:
+            self.orch.hold_leases()
         try:
             await self._schedule(plan, report, dry_run, on_event or (lambda _e, _s: None))
         finally:
+            if leases:
+                await asyncio.to_thread(self.orch.drop_leases)
             if beats is not None:
                 beats.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

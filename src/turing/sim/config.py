@@ -75,6 +75,8 @@ class SimConfig:
     * `hang_s`: how long a `hang` stalls, in real seconds (not scaled: it is meant to
       outlast the client's timeout). `retry_after_s`: the 429's Retry-After.
     * `api_key`: when set, OpenAI-protocol requests must carry `Authorization: Bearer <key>`.
+    * `bad_plans`: the first N answers to Turing's planner for each goal are invalid plans
+      (a forward reference, a dangling reference), to exercise re-asks.
     """
 
     seed: int = 0
@@ -89,6 +91,7 @@ class SimConfig:
     hang_s: float = 60.0
     retry_after_s: float = 1.0
     api_key: str | None = None
+    bad_plans: int = 0
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.faults) - set(FAULT_KINDS))
@@ -98,6 +101,8 @@ class SimConfig:
             )
         if any(rate < 0 for rate in self.faults.values()) or self.fault_rate > 1 + 1e-9:
             raise ConfigError(f"fault rates must be >= 0 and sum to <= 1, got {self.faults}")
+        if self.bad_plans < 0:
+            raise ConfigError("bad_plans must not be negative")
         if self.time_scale < 0 or self.swap_s < 0 or self.hang_s < 0 or self.models_resident < 0:
             raise ConfigError("time_scale, swap_s, hang_s and models_resident must not be negative")
 

@@ -23,6 +23,7 @@ from typing import Any
 from turing._json import digest
 from turing.sim import faults
 from turing.sim.config import FAULT_KINDS, TRANSPORT_FAULTS, SimConfig
+from turing.sim.planning import PlanningResponder
 from turing.sim.residency import Residency
 from turing.sim.responders import Responder, SchemaResponder, prompt_text
 
@@ -89,7 +90,10 @@ class Stats:
 class Engine:
     def __init__(self, config: SimConfig, responder: Responder | None = None) -> None:
         self.config = config
-        self.responder: Responder = responder or SchemaResponder()
+        # Planning requests get plans (see turing.sim.planning); the rest the given responder.
+        self.responder: Responder = PlanningResponder(
+            responder or SchemaResponder(), config.bad_plans
+        )
         self.residency = Residency(config.models_resident)
         self.stats = Stats()
         self._seen: Counter[str] = Counter()
