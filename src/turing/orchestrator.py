@@ -280,7 +280,7 @@ class Orchestrator:
         project.cache = StoreCache(store)
         orch_id = kwargs.get("worker_id") or default_worker_id()
         kwargs["worker_id"] = orch_id
-        if project.config.limits.keys():
+        if project.limits.keys():  # turing.toml's and the workflows' own
             from turing.limits import Limiter
 
             project.limiter = Limiter(store.db, holder=orch_id)

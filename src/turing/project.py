@@ -25,6 +25,7 @@ from turing.cache import ResponseCache
 from turing.config import ActorTable, Config, find_config, load_config
 from turing.errors import ActorError, ConfigError, TuringError, WorkflowDefinitionError
 from turing.executor import Executor, RunLimits
+from turing.limits.config import LimitsConfig
 from turing.registry import Registry
 from turing.workflow import Workflow
 
@@ -39,6 +40,7 @@ class Project:
         self.use_cache = True
         self.limiter: Any = None  # a turing.limits.Limiter, set by the orchestrator
         self.hosts = HostSchedulers()  # model-affinity scheduling, one per model host
+        self._limits: tuple[int, LimitsConfig] | None = None
         for module in self._import_modules():
             self._collect(module)
 
@@ -146,10 +148,20 @@ class Project:
             host=host,
         )
 
+    @property
+    def limits(self) -> LimitsConfig:
+        """The shared limits in force: turing.toml's `[limits.concurrency]` and
+        `[limits.rate]` plus those declared on the workflows (the stricter wins)."""
+        if self._limits is None or self._limits[0] != len(self.registry):
+            declared = {wf.name: wf.limits for wf in self.registry if wf.limits}
+            self._limits = (len(self.registry), self.config.limits.with_workflows(declared))
+        return self._limits[1]
+
     def _limits_for_actors(self) -> tuple[Any, Any] | None:
-        if self.limiter is None or not self.config.limits.keys():
+        if self.limiter is None:
             return None
-        return self.limiter, self.config.limits
+        limits = self.limits
+        return (self.limiter, limits) if limits.keys() else None
 
     def _cache_for_actors(self) -> ResponseCache | None:
         return self.cache if self.use_cache else None

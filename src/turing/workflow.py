@@ -16,6 +16,8 @@ from typing import Any
 from turing._json import digest
 from turing.contracts import Contract, Schema, as_contract
 from turing.errors import WorkflowDefinitionError
+from turing.limits.config import WorkflowLimits
+from turing.limits.spec import LimitSpecError
 from turing.retry import RetryPolicy
 from turing.sources import Sink, Source
 from turing.steps import LLMStep, ScriptStep, Step
@@ -60,6 +62,7 @@ class Workflow:
         sink: Sink | None = None,
         priority: int = 0,
         retry: RetryPolicy | None = None,
+        limits: WorkflowLimits | Mapping[str, Any] | None = None,
     ) -> None:
         if not _NAME.match(name):
             raise WorkflowDefinitionError(name, "name must be lower_snake_case")
@@ -86,6 +89,12 @@ class Workflow:
         self.sink = sink
         self.priority = priority
         self.retry = retry or RetryPolicy()
+        try:
+            declared = WorkflowLimits.parse(limits) if limits is not None else None
+        except LimitSpecError as exc:
+            raise WorkflowDefinitionError(name, f"limits: {exc}") from None
+        # shared limits on the scope workflow:<name> (with turing.toml's: the stricter wins)
+        self.limits: WorkflowLimits | None = declared or None
         self.steps: tuple[CompiledStep, ...] = self._compile(list(steps))
         self._settings: list[dict[str, Any]] | None = None
         self._fingerprints: dict[tuple[tuple[str, str], ...], str] = {}
@@ -251,6 +260,9 @@ class Workflow:
             "tags": list(self.tags),
             "subject_key": self.subject_key,
             "priority": self.priority,
+            # only when declared, so definitions without limits stay as they were; never in
+            # the fingerprint: a changed limit does not make earlier results stale
+            **({"limits": self.limits.as_dict()} if self.limits else {}),
             "source": _describe_source(self.source),
             "sink": _describe_sink(self.sink),
             "input": self.input.schema,

@@ -58,3 +58,27 @@ def test_capabilities_openai_tools(turing: Runner, tmp_path: Path) -> None:
     assert set(fn["parameters"]["required"]) == {"ticket_id", "text"}
     bad = turing("capabilities", "--format", "yaml", cwd=tmp_path / "proj")
     assert bad.code == 2 and "openai-tools" in bad.err
+
+
+def test_workflows_show_gives_the_limits_declared_and_in_force(
+    turing: Runner, tmp_path: Path
+) -> None:
+    (tmp_path / "flows.py").write_text(
+        "from turing import LLMStep, Workflow\n"
+        'IN = {"type": "object", "properties": {"text": {"type": "string"}}}\n'
+        'tagger = Workflow("tagger", input=IN, output={"type": "object"},\n'
+        '    steps=[LLMStep("tag", prompt="{{ text }}", actor="m")],\n'
+        '    limits={"concurrency": 4, "rate": ["100/hour", "100000 tokens/min"]})\n'
+    )
+    (tmp_path / "turing.toml").write_text(
+        '[project]\nworkflows = ["flows"]\n[actors]\nm = "ollama:qwen2.5:7b"\n'
+        '[limits.concurrency]\n"workflow:tagger" = 2\n'
+    )
+    ran = turing("workflows", "show", "tagger", "--json")
+    assert ran.code == 0, ran.err
+    info = json.loads(ran.out)
+    assert info["limits"] == {"concurrency": 4, "rate": ["100/hour", "100000 tokens/min"]}
+    assert info["limits_in_force"] == ["2 at once", "100/hour", "100000 tokens/min"]
+    text = turing("workflows", "show", "tagger")
+    assert text.code == 0, text.err
+    assert "limits (workflow:tagger, every worker together): 2 at once, 100/hour" in text.out

@@ -151,9 +151,10 @@ def tag_answer(request: ModelRequest) -> str:
     return str(tags).replace("'", '"')
 
 
-def tag_items() -> Workflow:
+def tag_items(limits: dict[str, Any] | None = None) -> Workflow:
     return Workflow(
         "tag_items",
+        limits=limits,
         input=ItemIn,
         output=TagsOut,
         subject_key="item_id",

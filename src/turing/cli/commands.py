@@ -102,6 +102,9 @@ def workflows_show(
     wf = project.workflow(name)
     info = wf.describe()
     info["fingerprint"] = project.executor().fingerprint(wf)
+    scope = f"workflow:{wf.name}"  # what is enforced, with turing.toml's (the stricter wins)
+    in_force = [str(k.limit) for k in project.limits.keys_for(workflow=wf.name) if k.scope == scope]
+    info["limits_in_force"] = in_force
     if as_json:
         _print_json(info)
         return
@@ -110,6 +113,8 @@ def workflows_show(
     )
     state.out.print(wf.description)
     state.out.print(f"fingerprint: {info['fingerprint']}")
+    if in_force:
+        state.out.print(f"limits ({scope}, every worker together): {', '.join(in_force)}")
     table = Table("step", "kind", "after", "actor", "timeout")
     for step in info["steps"]:
         table.add_row(

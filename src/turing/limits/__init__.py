@@ -28,6 +28,14 @@ In turing.toml (`LimitsConfig`):
     "provider:https://api.openai.com" = "3000/min"
     "workflow:cv_import" = "2000/day"
 
+A workflow may declare its own limits, on its scope `workflow:<name>`:
+
+    Workflow("cv_import", ..., limits={"concurrency": 8, "rate": ["2000/day", "50/min"]})
+
+`LimitsConfig.with_workflows({name: WorkflowLimits})` adds them to turing.toml's (the project
+does this for every workflow it loads). Where both limit the same thing (concurrency, or
+requests or tokens over the same period) the stricter wins: every declared limit holds.
+
 `LimitsConfig.keys_for(workflow=..., actor=..., provider=...)` gives the keys one call is
 subject to (global plus those of its workflow, actor and provider).
 
@@ -71,7 +79,7 @@ concurrency and token limits at once. A cancelled `acquire` gives back whatever 
 thread was granted. With no keys, nothing touches the database.
 """
 
-from turing.limits.config import LimitsConfig
+from turing.limits.config import LimitsConfig, WorkflowLimits
 from turing.limits.limiter import (
     Limiter,
     LimitTimeout,
@@ -106,6 +114,7 @@ __all__ = [
     "Permit",
     "Rate",
     "Wait",
+    "WorkflowLimits",
     "parse_concurrency",
     "parse_limit",
     "parse_rate",
