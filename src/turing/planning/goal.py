@@ -68,6 +68,9 @@ class Clause:
     words: str
     time: TimeRange | None = None
     count: int | None = None
+    # "extract skills from profiles and from jobs": the part read as two pieces of work, if
+    # the planner finds a different workflow for each (else the whole part is one)
+    pieces: tuple[Clause, ...] = ()
 
 
 def today_utc() -> dt.date:
@@ -81,14 +84,37 @@ def split_goal(goal: str, today: dt.date | None = None) -> list[Clause]:
         part = raw.strip(" ,")
         if not part:
             continue
-        words, time = _time(part, today)
-        count = None
-        found = _COUNT.search(words)
-        if found:
-            count = _number(found.group(1) or found.group(2))
-            words = words[: found.start()] + " " + words[found.end() :]
-        out.append(Clause(part, " ".join(words.split()), time, count))
+        clause = _clause(part, today)
+        halves = [h.strip(" ,") for h in _AND.split(part) if h.strip(" ,")]
+        lead = _LEAD.match(halves[0])  # only a whole first request ("X from Y") is split
+        if len(halves) > 1 and lead:
+            # "extract skills from jobs and (from) profiles": the later halves borrow the verb
+            pieces = [_clause(halves[0], today)]
+            for half in halves[1:]:
+                text = half
+                if _PREPOSITION.match(half):
+                    text = f"{lead.group(1)} {half}"
+                elif len(half.split()) <= 3:
+                    text = f"{lead.group(1)} {lead.group(2)} {half}"
+                pieces.append(_clause(text, today))
+            clause = Clause(clause.text, clause.words, clause.time, clause.count, tuple(pieces))
+        out.append(clause)
     return out
+
+
+_AND = re.compile(r",?\s+\band\s+(?:also\s+|then\s+)?", re.IGNORECASE)
+_PREPOSITION = re.compile(r"^(?:from|for|of|in|on|about)\b", re.IGNORECASE)
+_LEAD = re.compile(r"^(.+?)\s+(from|for|of|in|on|about)\b", re.IGNORECASE)
+
+
+def _clause(part: str, today: dt.date) -> Clause:
+    words, time = _time(part, today)
+    count = None
+    found = _COUNT.search(words)
+    if found:
+        count = _number(found.group(1) or found.group(2))
+        words = words[: found.start()] + " " + words[found.end() :]
+    return Clause(part, " ".join(words.split()), time, count)
 
 
 def _time(text: str, today: dt.date) -> tuple[str, TimeRange | None]:

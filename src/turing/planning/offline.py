@@ -54,19 +54,28 @@ class OfflinePlanner:
         entries = list(self.catalog)
         docs = [e.document() for e in entries]
         picks: list[tuple[Clause, Entry]] = []
+        found: list[tuple[Clause, Entry]] = []
         for clause in clauses:
+            split = [(piece, self._best(piece, entries, docs)) for piece in clause.pieces]
+            if split and all(e is not None for _, e in split):
+                names = {e.name for _, e in split if e is not None}
+                if len(names) == len(split):  # different work on each side of "and"
+                    found += [(piece, e) for piece, e in split if e is not None]
+                    continue
             words = terms(clause.words)
             if not words or set(words) <= _FILLER:
                 continue  # "and report": every plan reports
-            scores = bm25(words, docs)
-            ranked = sorted(zip(scores, entries, strict=True), key=lambda p: -p[0])
-            if not ranked or ranked[0][0] < self.min_score:
+            best = self._best(clause, entries, docs)
+            if best is None:
+                scores = bm25(words, docs)
+                ranked = sorted(zip(scores, entries, strict=True), key=lambda p: -p[0])
                 closest = f" (closest: {ranked[0][1].name})" if ranked and ranked[0][0] else ""
                 raise CannotPlan(
                     f"cannot plan {clause.text!r}: no registered workflow matches it{closest}. "
                     f"Workflows: {', '.join(self.catalog.names())}"
                 )
-            entry = ranked[0][1]
+            found.append((clause, best))
+        for clause, entry in found:
             for other, chosen in picks:
                 if chosen.name == entry.name:
                     raise CannotPlan(
@@ -77,6 +86,15 @@ class OfflinePlanner:
         if not picks:
             raise CannotPlan(f"cannot plan {goal!r}: it names no work to do")
         return picks
+
+    def _best(self, clause: Clause, entries: list[Entry], docs: list[list[str]]) -> Entry | None:
+        """The best-matching workflow, or None below `min_score` (or for filler words)."""
+        words = terms(clause.words)
+        if not words or set(words) <= _FILLER:
+            return None
+        scores = bm25(words, docs)
+        score, entry = max(zip(scores, entries, strict=True), key=lambda p: p[0])
+        return entry if score >= self.min_score else None
 
     def _build(
         self, goal: str, picks: list[tuple[Clause, Entry]], order: list[tuple[int, list[int]]]
