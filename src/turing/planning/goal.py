@@ -71,6 +71,9 @@ class Clause:
     # "extract skills from profiles and from jobs": the part read as two pieces of work, if
     # the planner finds a different workflow for each (else the whole part is one)
     pieces: tuple[Clause, ...] = ()
+    # the first piece was a whole request; otherwise ("extract skills and reasoning from
+    # jobs") each piece must name its workflow unambiguously to count as separate work
+    pieces_whole: bool = False
 
 
 def today_utc() -> dt.date:
@@ -86,18 +89,20 @@ def split_goal(goal: str, today: dt.date | None = None) -> list[Clause]:
             continue
         clause = _clause(part, today)
         halves = [h.strip(" ,") for h in _AND.split(part) if h.strip(" ,")]
-        lead = _LEAD.match(halves[0])  # only a whole first request ("X from Y") is split
-        if len(halves) > 1 and lead:
+        lead = _LEAD.match(halves[0])  # a whole first request ("X from Y")
+        if len(halves) > 1:
             # "extract skills from jobs and (from) profiles": the later halves borrow the verb
             pieces = [_clause(halves[0], today)]
             for half in halves[1:]:
                 text = half
-                if _PREPOSITION.match(half):
+                if lead and _PREPOSITION.match(half):
                     text = f"{lead.group(1)} {half}"
-                elif len(half.split()) <= 3:
+                elif lead and len(half.split()) <= 3:
                     text = f"{lead.group(1)} {lead.group(2)} {half}"
                 pieces.append(_clause(text, today))
-            clause = Clause(clause.text, clause.words, clause.time, clause.count, tuple(pieces))
+            clause = Clause(
+                clause.text, clause.words, clause.time, clause.count, tuple(pieces), bool(lead)
+            )
         out.append(clause)
     return out
 

@@ -25,6 +25,7 @@ from turing.search import bm25, terms
 
 _FILLER = frozenset({"report", "show", "print", "result", "summarize", "summary", "me", "done"})
 _COUNT_WORDS = ("top", "count", "limit", "number", "how many", "k")
+_CLEAR_LEAD = 1.25  # "and" splits pieces that are not whole requests only when this clear
 
 
 class OfflinePlanner:
@@ -56,7 +57,8 @@ class OfflinePlanner:
         picks: list[tuple[Clause, Entry]] = []
         found: list[tuple[Clause, Entry]] = []
         for clause in clauses:
-            split = [(piece, self._best(piece, entries, docs)) for piece in clause.pieces]
+            sure = 1.0 if clause.pieces_whole else _CLEAR_LEAD
+            split = [(piece, self._best(piece, entries, docs, sure)) for piece in clause.pieces]
             if split and all(e is not None for _, e in split):
                 names = {e.name for _, e in split if e is not None}
                 if len(names) == len(split):  # different work on each side of "and"
@@ -87,14 +89,20 @@ class OfflinePlanner:
             raise CannotPlan(f"cannot plan {goal!r}: it names no work to do")
         return picks
 
-    def _best(self, clause: Clause, entries: list[Entry], docs: list[list[str]]) -> Entry | None:
-        """The best-matching workflow, or None below `min_score` (or for filler words)."""
+    def _best(
+        self, clause: Clause, entries: list[Entry], docs: list[list[str]], lead: float = 1.0
+    ) -> Entry | None:
+        """The best-matching workflow, or None below `min_score` (or for filler words), or
+        when it does not beat the runner-up by the factor `lead`."""
         words = terms(clause.words)
         if not words or set(words) <= _FILLER:
             return None
-        scores = bm25(words, docs)
-        score, entry = max(zip(scores, entries, strict=True), key=lambda p: p[0])
-        return entry if score >= self.min_score else None
+        ranked = sorted(zip(bm25(words, docs), entries, strict=True), key=lambda p: -p[0])
+        score, entry = ranked[0]
+        runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+        if score < self.min_score or (runner_up and score < lead * runner_up):
+            return None
+        return entry
 
     def _build(
         self, goal: str, picks: list[tuple[Clause, Entry]], order: list[tuple[int, list[int]]]
