@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -480,57 +480,120 @@ class Orchestrator:
         *,
         task_ids: Sequence[int] | None = None,
     ) -> None:
-        """Claim, run and complete until nothing is claimable; `task_ids` restricts the
-        claims to those tasks (a plan step's)."""
+        """Keep `concurrency` tasks in flight until nothing is left (or a limit stops us);
+        `task_ids` restricts the claims to those tasks (a plan step's).
+
+        Claims run in the background while calls are in flight and take a few more tasks
+        than there are free slots (`prefetch`), so a finished slot is refilled at once from
+        the claimed buffer instead of after a claim's round trip. Buffered tasks are
+        claimed under the same lease; any that never started (a batch limit stopped us, or
+        the drain ended abnormally) are released back to pending, attempt not counted."""
         names = [w.name for w in selected]
-        remaining = max_tasks if max_tasks is not None else -1
+        remaining = max_tasks if max_tasks is not None else -1  # claims still allowed
         inflight: set[asyncio.Task[Completion]] = set()
+        buffer: deque[TaskRow] = deque()  # claimed, not started yet
+        claiming: asyncio.Task[list[TaskRow]] | None = None
+        asked = 0  # tasks the claim under way asked for
+        dry = False  # the last claim came back short: wait for a task to finish first
         # Group commits run in the background: slots are refilled while a batch commits.
         flushing: set[asyncio.Task[None]] = set()
         bounded = self.batch_limits != BatchLimits()  # any batch limit is set
-        while True:
-            if bounded and flushing:  # spending is counted at commit: be exact before claiming
-                for flushed in (await asyncio.wait(flushing))[0]:
+        target = self.concurrency + self.prefetch
+        try:
+            while True:
+                if buffer and len(inflight) < self.concurrency:
+                    if bounded and flushing:  # spending is counted at commit: exact first
+                        for flushed in (await asyncio.wait(flushing))[0]:
+                            flushed.result()
+                        flushing.clear()
+                    stop = self.batch_limits.exceeded(report)
+                    if stop:
+                        report.stopped = stop
+                        remaining = 0
+                        await self._release_claimed(buffer)
+                    while buffer and len(inflight) < self.concurrency:
+                        inflight.add(asyncio.create_task(self._one(buffer.popleft())))
+                want = target - len(inflight) - len(buffer)
+                if remaining >= 0:
+                    want = min(want, remaining)
+                if claiming is None and not dry and want > 0 and not report.stopped:
+                    if len(inflight) < self.concurrency:  # a free slot: claim unless stopped
+                        if bounded and flushing:
+                            for flushed in (await asyncio.wait(flushing))[0]:
+                                flushed.result()
+                            flushing.clear()
+                        stop = self.batch_limits.exceeded(report)
+                        if stop:
+                            report.stopped = stop
+                            remaining = want = 0
+                    if want > 0:
+                        asked = want
+                        claiming = asyncio.create_task(self._claim(names, asked, task_ids))
+                if not inflight and not flushing and claiming is None and not buffer:
+                    break
+                waiting: set[asyncio.Task[Any]] = {*inflight, *flushing}
+                if claiming is not None:
+                    waiting.add(claiming)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if claiming is not None and claiming in done:
+                    claimed, claiming = claiming.result(), None
+                    dry = len(claimed) < asked
+                    if remaining >= 0:
+                        remaining -= len(claimed)
+                    buffer.extend(claimed)
+                for flushed in done & flushing:
                     flushed.result()
-                flushing.clear()
-            room = self.concurrency - len(inflight)
-            if remaining >= 0:
-                room = min(room, remaining)
-            stop = self.batch_limits.exceeded(report)
-            if stop:
-                report.stopped = stop
-                room = 0
-            claimed = (
-                await asyncio.to_thread(
-                    self.store.claim,
-                    self.worker_id,
-                    room,
-                    workflows=names,
-                    lease_s=self.lease_s,
-                    task_ids=task_ids,
-                )
-                if room > 0
-                else []
-            )
-            remaining = remaining - len(claimed) if remaining >= 0 else remaining
-            for task in claimed:
-                inflight.add(asyncio.create_task(self._one(task)))
-            if not inflight and not flushing:
-                break
-            waiting: set[asyncio.Task[Any]] = {*inflight, *flushing}
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            for flushed in done & flushing:
-                flushed.result()
-            flushing -= done
-            finished = {t for t in inflight if t in done}
-            inflight -= finished
-            if finished and inflight:  # let tasks that are about to finish join this commit
-                await asyncio.sleep(0)
-                more = {t for t in inflight if t.done()}
-                finished, inflight = finished | more, inflight - more
-            if finished:
-                batch = [t.result() for t in finished]
-                flushing.add(asyncio.create_task(self._flush(batch, report, on_result)))
+                flushing -= done
+                finished = {t for t in inflight if t in done}
+                inflight -= finished
+                if finished and inflight:  # let tasks that are about to finish join this commit
+                    await asyncio.sleep(0)
+                    more = {t for t in inflight if t.done()}
+                    finished, inflight = finished | more, inflight - more
+                if finished:
+                    dry = False  # work moved on: the queue may have more (retries, new tasks)
+                    batch = [t.result() for t in finished]
+                    flushing.add(asyncio.create_task(self._flush(batch, report, on_result)))
+        finally:
+            # Only when the drain was abandoned (an error, a cancellation): hand back what
+            # was claimed but never started, now or once the claim in progress returns.
+            if claiming is not None:
+                claiming.add_done_callback(self._release_when_claimed)
+            if buffer:
+                self._release_now(list(buffer))
+
+    @property
+    def prefetch(self) -> int:
+        """Tasks claimed beyond the free slots: enough to refill the slots that finish while
+        a claim is under way, few enough not to hold back other workers."""
+        return max(2, self.concurrency // 4)
+
+    async def _claim(
+        self, names: list[str], n: int, task_ids: Sequence[int] | None = None
+    ) -> list[TaskRow]:
+        return await asyncio.to_thread(
+            self.store.claim,
+            self.worker_id,
+            n,
+            workflows=names,
+            lease_s=self.lease_s,
+            task_ids=task_ids,
+        )
+
+    async def _release_claimed(self, buffer: deque[TaskRow]) -> None:
+        tasks = list(buffer)
+        buffer.clear()
+        if tasks:
+            await asyncio.to_thread(self._release_now, tasks)
+
+    def _release_now(self, tasks: list[TaskRow]) -> None:
+        for task in tasks:
+            with contextlib.suppress(Exception):  # else its lease expires and it is reclaimed
+                self.store.release(task, self.worker_id)
+
+    def _release_when_claimed(self, claim: asyncio.Task[list[TaskRow]]) -> None:
+        if not claim.cancelled() and claim.exception() is None:
+            self._release_now(claim.result())
 
     async def _one(self, task: TaskRow) -> Completion:
         wf = self.registry.get(task.workflow)
