@@ -474,12 +474,6 @@ def test_dry_run_changes_nothing(domain: Store, calls: Calls) -> None:
     assert sorted(c["item_id"] for c in calls.script if "item_id" in c) == [5, 6, 7, 8, 9, 10, 102]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PlanRunner._for_each_dry runs every source row, even subjects whose task already "
-    "succeeded (a real run counts them already_done and runs nothing; turing run --dry-run "
-    "skips them too)",
-)
 def test_dry_run_agrees_with_the_real_run_on_done_tasks(domain: Store, calls: Calls) -> None:
     orch = orch_for(domain, calls, counting(calls, ALL_ITEMS))
     plan = (for_each("s1", "count_words", id_below=4),)

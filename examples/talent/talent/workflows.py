@@ -29,14 +29,16 @@ POSTING_FILTERS = {
 
 # Postings that have skills but no matches yet, with their skills as the match input.
 MATCH_SOURCE = {
-    "sqlite": "SELECT p.posting_id, p.fetched_at, (SELECT json_group_array(json_object('name', s.skill,"
-    " 'weight', s.weight)) FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
+    "sqlite": "SELECT p.posting_id, p.fetched_at,"
+    " (SELECT json_group_array(json_object('name', s.skill, 'weight', s.weight))"
+    " FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
     " FROM postings p"
     " WHERE EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id)"
     " AND NOT EXISTS (SELECT 1 FROM posting_matches m WHERE m.posting_id = p.posting_id)"
     " ORDER BY p.posting_id",
-    "postgres": "SELECT p.posting_id, p.fetched_at, (SELECT json_agg(json_build_object('name', s.skill,"
-    " 'weight', s.weight)) FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
+    "postgres": "SELECT p.posting_id, p.fetched_at,"
+    " (SELECT json_agg(json_build_object('name', s.skill, 'weight', s.weight))"
+    " FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
     " FROM postings p"
     " WHERE EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id)"
     " AND NOT EXISTS (SELECT 1 FROM posting_matches m WHERE m.posting_id = p.posting_id)"

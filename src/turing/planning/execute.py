@@ -315,6 +315,14 @@ class PlanRunner:
         wf = self.orch.registry.get(step.workflow)
         items = await asyncio.to_thread(self._items, step, wf)
         mine.tasks = len(items)
+        if self.orch._store is not None and items:  # as a real run: done subjects are not run
+            rows = await asyncio.to_thread(
+                self.orch.store.tasks_for_subjects, wf.name, [s for s, _ in items]
+            )
+            newest = {r["subject"]: r["status"] for r in rows}
+            mine.already_done = sum(1 for st in newest.values() if st == "succeeded")
+            mine.previously_failed = sum(1 for st in newest.values() if st == "failed")
+            items = [(s, d) for s, d in items if newest.get(s) not in ("succeeded", "failed")]
         sem = asyncio.Semaphore(self.orch.concurrency)
 
         async def one(subject: str, data: dict[str, Any]) -> None:
