@@ -48,3 +48,15 @@ def test_and_between_dependent_work_is_ordered_by_data_flow(planner: OfflinePlan
 
 def test_and_inside_one_request_stays_one_step(planner: OfflinePlanner) -> None:
     assert _steps(planner, "extract skills and reasoning from jobs") == [("job_skills", {}, ())]
+
+
+def test_first_n_limits_rows_when_there_is_no_count_input(planner: OfflinePlanner) -> None:
+    plan = planner.plan("extract skills from the first 100 jobs fetched this week", TODAY)
+    [step] = plan.steps
+    assert step.workflow == "job_skills" and step.for_each is not None
+    assert (step.for_each.limit, dict(step.for_each.filters)) == (
+        100,
+        {"fetched_since": "2026-11-23"},
+    )
+    matched = planner.plan("match the first 3 candidates", TODAY)
+    assert matched.steps[0].literals() == {"k": 3}  # a count input wins

@@ -3,7 +3,8 @@
 Time phrases become date ranges relative to `today` (UTC unless given):
 "today", "yesterday", "this week" (since Monday), "since Monday" (the latest Monday, today
 if it is one), "last 7 days" / "past 7 days" (the 7 days ending today), "since 2026-11-01".
-Counts: "top 5", "5 best", "best 5". Recognised phrases are removed from the text that is
+Counts: "top 5", "5 best", "best 5", "first 5" (a count input; "first 100" and "at most 100"
+limit the rows when there is none). Recognised phrases are removed from the text that is
 matched against workflows, so "today" never makes a workflow look relevant.
 """
 
@@ -24,7 +25,9 @@ _NUMBER_WORDS = {
     "eight": 8, "nine": 9, "ten": 10, "twenty": 20, "fifty": 50, "hundred": 100,
 }  # fmt: skip
 _NUM = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
-_COUNT = re.compile(rf"\b(?:top|best|first)\s+{_NUM}\b|\b{_NUM}\s+(?:best|top)\b", re.IGNORECASE)
+_COUNT = re.compile(
+    rf"\b(top|best|first|at most|up to)\s+{_NUM}\b|\b{_NUM}\s+(?:best|top)\b", re.IGNORECASE
+)
 _ISO = r"(\d{4}-\d{2}-\d{2})"
 _TIME_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"\b(?:fetched\s+|created\s+|added\s+)?(?:since|after|from)\s+{_ISO}\b",
@@ -67,13 +70,14 @@ class Clause:
     text: str
     words: str
     time: TimeRange | None = None
-    count: int | None = None
+    count: int | None = None  # "top 5": the workflow's count input
     # "extract skills from profiles and from jobs": the part read as two pieces of work, if
     # the planner finds a different workflow for each (else the whole part is one)
     pieces: tuple[Clause, ...] = ()
     # the first piece was a whole request; otherwise ("extract skills and reasoning from
     # jobs") each piece must name its workflow unambiguously to count as separate work
     pieces_whole: bool = False
+    first: int | None = None  # "first 100 jobs": no count input -> at most that many rows
 
 
 def today_utc() -> dt.date:
@@ -101,7 +105,13 @@ def split_goal(goal: str, today: dt.date | None = None) -> list[Clause]:
                     text = f"{lead.group(1)} {lead.group(2)} {half}"
                 pieces.append(_clause(text, today))
             clause = Clause(
-                clause.text, clause.words, clause.time, clause.count, tuple(pieces), bool(lead)
+                clause.text,
+                clause.words,
+                clause.time,
+                clause.count,
+                tuple(pieces),
+                bool(lead),
+                clause.first,
             )
         out.append(clause)
     return out
@@ -114,12 +124,14 @@ _LEAD = re.compile(r"^(.+?)\s+(from|for|of|in|on|about)\b", re.IGNORECASE)
 
 def _clause(part: str, today: dt.date) -> Clause:
     words, time = _time(part, today)
-    count = None
+    count = first = None
     found = _COUNT.search(words)
     if found:
-        count = _number(found.group(1) or found.group(2))
+        count = _number(found.group(2) or found.group(3))
+        if (found.group(1) or "").lower() in ("first", "at most", "up to"):
+            first = count  # a count input if the workflow has one, else a row limit
         words = words[: found.start()] + " " + words[found.end() :]
-    return Clause(part, " ".join(words.split()), time, count)
+    return Clause(part, " ".join(words.split()), time, count, first=first)
 
 
 def _time(text: str, today: dt.date) -> tuple[str, TimeRange | None]:

@@ -115,15 +115,19 @@ class OfflinePlanner:
             clause, entry = picks[index]
             step: dict[str, Any] = {"id": ids[index], "workflow": entry.name, "inputs": {}}
             step["after"] = [ids[p] for p in producers]
+            first = None
             if clause.count is not None:
                 field = _count_field(entry)
-                if field is None:
+                if field is None and clause.first is not None and entry.has_source:
+                    first = clause.first  # "first 100 jobs": a limit on the rows
+                elif field is None:
                     raise CannotPlan(
                         f"cannot apply {clause.count} from {clause.text!r}: {entry.name} has "
                         "no count input"
                     )
-                step["inputs"][field] = clause.count
-                notes.append(f"{ids[index]}: 'top {clause.count}' sets {entry.name}.{field}")
+                else:
+                    step["inputs"][field] = clause.count
+                    notes.append(f"{ids[index]}: 'top {clause.count}' sets {entry.name}.{field}")
             time = clause.time
             if time is None:  # the same subjects as the step it follows
                 for p in producers:
@@ -134,6 +138,9 @@ class OfflinePlanner:
             times[index] = time
             if entry.has_source:
                 step["for_each"] = {"filters": _filters(entry, time, clause)}
+                if first is not None:
+                    step["for_each"]["limit"] = first
+                    notes.append(f"{ids[index]}: at most {first} items")
             else:
                 if time is not None:
                     raise CannotPlan(

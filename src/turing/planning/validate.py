@@ -159,6 +159,7 @@ def _parse_inputs(where: str, raw: Any, entry: Entry | None, errors: list[str]) 
                 errors.append(
                     f"{at}: reference {_short(value['ref'])} must look like s1.output.field"
                 )
+                out[key] = value  # given, though wrong: not also reported as missing
                 continue
             out[key] = ref
             continue
