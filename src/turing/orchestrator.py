@@ -485,43 +485,92 @@ class Orchestrator:
 
         Claims run in the background while calls are in flight and take a few more tasks
         than there are free slots (`prefetch`), so a finished slot is refilled at once from
-        the claimed buffer instead of after a claim's round trip. Buffered tasks are
-        claimed under the same lease; any that never started (a batch limit stopped us, or
-        the drain ended abnormally) are released back to pending, attempt not counted."""
+        the claimed buffer instead of after a claim's round trip: without batch limits the
+        slot itself goes on with the next buffered task. Buffered tasks are claimed under
+        the same lease (the heartbeat extends them too); any that never started (a batch
+        limit stopped us, or the drain was abandoned) are released back to pending, attempt
+        not counted. Finished tasks are group-committed in the background, one commit at a
+        time, each taking everything that finished meanwhile."""
         names = [w.name for w in selected]
         remaining = max_tasks if max_tasks is not None else -1  # claims still allowed
-        inflight: set[asyncio.Task[Completion]] = set()
         buffer: deque[TaskRow] = deque()  # claimed, not started yet
+        finished: list[Completion] = []  # not committed yet
+        slots: set[asyncio.Task[None]] = set()
+        busy = [0]  # tasks running in the slots
         claiming: asyncio.Task[list[TaskRow]] | None = None
+        flushing: asyncio.Task[None] | None = None
         asked = 0  # tasks the claim under way asked for
         dry = False  # the last claim came back short: wait for a task to finish first
-        # Group commits run in the background: slots are refilled while a batch commits.
-        flushing: set[asyncio.Task[None]] = set()
+        wake = asyncio.Event()  # anything happened: a task finished, a claim or commit ended
         bounded = self.batch_limits != BatchLimits()  # any batch limit is set
+        chain = not bounded  # a slot goes on with the next buffered task by itself
         target = self.concurrency + self.prefetch
+
+        def poke(_: object = None) -> None:
+            wake.set()
+
+        async def slot(task: TaskRow) -> None:
+            while True:
+                busy[0] += 1
+                try:
+                    finished.append(await self._one(task))
+                finally:
+                    busy[0] -= 1
+                wake.set()
+                if not (chain and buffer):
+                    return
+                task = buffer.popleft()
+
+        async def settle() -> None:
+            """Spending is counted at commit: commit everything before deciding to spend."""
+            nonlocal flushing
+            while flushing is not None or finished:
+                if flushing is None:
+                    flushing = asyncio.create_task(self._flush(finished[:], report, on_result))
+                    finished.clear()
+                task, flushing = flushing, None
+                await task
+
         try:
             while True:
-                if buffer and len(inflight) < self.concurrency:
-                    if bounded and flushing:  # spending is counted at commit: exact first
-                        for flushed in (await asyncio.wait(flushing))[0]:
-                            flushed.result()
-                        flushing.clear()
-                    stop = self.batch_limits.exceeded(report)
-                    if stop:
-                        report.stopped = stop
-                        remaining = 0
-                        await self._release_claimed(buffer)
-                    while buffer and len(inflight) < self.concurrency:
-                        inflight.add(asyncio.create_task(self._one(buffer.popleft())))
-                want = target - len(inflight) - len(buffer)
+                wake.clear()
+                for ended in [t for t in slots if t.done()]:
+                    slots.discard(ended)
+                    ended.result()  # a bug in a slot ends the drain (its tasks time out)
+                if flushing is not None and flushing.done():
+                    committed = flushing
+                    flushing = None
+                    committed.result()
+                if claiming is not None and claiming.done():
+                    claimed, claiming = claiming.result(), None
+                    dry = len(claimed) < asked
+                    if remaining >= 0:
+                        remaining -= len(claimed)
+                    buffer.extend(claimed)
+                if finished:
+                    dry = False  # work moved on: the queue may have more (retries, new tasks)
+                if buffer and len(slots) < self.concurrency:
+                    if bounded:
+                        await settle()
+                        stop = self.batch_limits.exceeded(report)
+                        if stop:
+                            report.stopped = stop
+                            remaining = 0
+                            await self._release_claimed(buffer)
+                    while buffer and len(slots) < self.concurrency:
+                        started = asyncio.create_task(slot(buffer.popleft()))
+                        started.add_done_callback(poke)
+                        slots.add(started)
+                if finished and flushing is None:
+                    flushing = asyncio.create_task(self._flush(finished[:], report, on_result))
+                    flushing.add_done_callback(poke)
+                    finished.clear()
+                want = target - busy[0] - len(buffer)
                 if remaining >= 0:
                     want = min(want, remaining)
                 if claiming is None and not dry and want > 0 and not report.stopped:
-                    if len(inflight) < self.concurrency:  # a free slot: claim unless stopped
-                        if bounded and flushing:
-                            for flushed in (await asyncio.wait(flushing))[0]:
-                                flushed.result()
-                            flushing.clear()
+                    if bounded and busy[0] < self.concurrency:  # would start at once: check
+                        await settle()
                         stop = self.batch_limits.exceeded(report)
                         if stop:
                             report.stopped = stop
@@ -529,38 +578,19 @@ class Orchestrator:
                     if want > 0:
                         asked = want
                         claiming = asyncio.create_task(self._claim(names, asked, task_ids))
-                if not inflight and not flushing and claiming is None and not buffer:
+                        claiming.add_done_callback(poke)
+                if not (slots or buffer or finished or flushing or claiming):
                     break
-                waiting: set[asyncio.Task[Any]] = {*inflight, *flushing}
-                if claiming is not None:
-                    waiting.add(claiming)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if claiming is not None and claiming in done:
-                    claimed, claiming = claiming.result(), None
-                    dry = len(claimed) < asked
-                    if remaining >= 0:
-                        remaining -= len(claimed)
-                    buffer.extend(claimed)
-                for flushed in done & flushing:
-                    flushed.result()
-                flushing -= done
-                finished = {t for t in inflight if t in done}
-                inflight -= finished
-                if finished and inflight:  # let tasks that are about to finish join this commit
-                    await asyncio.sleep(0)
-                    more = {t for t in inflight if t.done()}
-                    finished, inflight = finished | more, inflight - more
-                if finished:
-                    dry = False  # work moved on: the queue may have more (retries, new tasks)
-                    batch = [t.result() for t in finished]
-                    flushing.add(asyncio.create_task(self._flush(batch, report, on_result)))
+                await wake.wait()
         finally:
             # Only when the drain was abandoned (an error, a cancellation): hand back what
             # was claimed but never started, now or once the claim in progress returns.
             if claiming is not None:
                 claiming.add_done_callback(self._release_when_claimed)
             if buffer:
-                self._release_now(list(buffer))
+                unstarted = list(buffer)
+                buffer.clear()  # slots still running must not take them
+                self._release_now(unstarted)
 
     @property
     def prefetch(self) -> int:

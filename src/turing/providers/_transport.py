@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -58,6 +59,20 @@ class _Body(httpx.AsyncByteStream):
             yield self._data
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A whole HTTP response: status, reason, raw headers in order, the (encoded) body."""
+
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def header(self, name: bytes) -> bytes | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.strip().lower() == wanted), None)
+
+
 class _Stale(Exception):
     """A reused connection was closed by the server before it answered anything."""
 
@@ -84,21 +99,55 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 self._fallback = httpx.AsyncHTTPTransport()
             return await self._fallback.handle_async_request(request)
         body = await request.aread()
-        head = self._head(request, len(body))
-        key = (url.host, url.port or 80)
         timeouts = _timeouts(request)
+        close = request.headers.get("connection", "").lower() == "close"
+        try:
+            answer = await self.send(
+                url.host,
+                url.port or 80,
+                self._head(request, len(body)) + body,
+                head_only=request.method == "HEAD",
+                close=close,
+                **timeouts,
+            )
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            stream=_Body(answer.body),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
+            request=request,
+        )
+
+    async def send(
+        self,
+        host: str,
+        port: int,
+        data: bytes,
+        *,
+        head_only: bool = False,
+        close: bool = False,
+        connect: float | None = None,
+        read: float | None = None,
+        write: float | None = None,
+    ) -> Answer:
+        """Send one whole request (`data`: request line, headers, body) on a kept-alive
+        connection to host:port, or a new one; the whole answer. Raises httpx's errors."""
+        key = (host, port)
         conn = self._take(key)
         if conn is not None:
             try:
-                return await self._exchange(conn, key, request, head + body, reused=True)
+                return await self._exchange(conn, key, data, head_only, close, write, read, True)
             except _Stale:
                 pass
-        conn = await self._open(key, timeouts["connect"])
+        conn = await self._open(key, connect)
         try:
-            return await self._exchange(conn, key, request, head + body, reused=False)
+            return await self._exchange(conn, key, data, head_only, close, write, read, False)
         except _Stale:
             raise httpx.RemoteProtocolError(
-                "Server disconnected without sending a response.", request=request
+                "Server disconnected without sending a response."
             ) from None
 
     @staticmethod
@@ -150,43 +199,43 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self.opened += 1
         return _Conn(reader, writer)
 
-    async def _exchange(
+    async def _exchange(  # noqa: PLR0917 (hot path: positional)
         self,
         conn: _Conn,
         key: tuple[str, int],
-        request: httpx.Request,
         data: bytes,
-        *,
+        head_only: bool,
+        close: bool,
+        write: float | None,
+        read: float | None,
         reused: bool,
-    ) -> httpx.Response:
-        timeouts = _timeouts(request)
+    ) -> Answer:
         keep = False
         try:
             conn.writer.write(data)
             try:
-                async with asyncio.timeout(timeouts["write"]):
+                async with asyncio.timeout(write):
                     await conn.writer.drain()
             except TimeoutError:
-                raise httpx.WriteTimeout("writing the request timed out", request=request) from None
+                raise httpx.WriteTimeout("writing the request timed out") from None
             except OSError as exc:
                 if reused:
                     raise _Stale from None
-                raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from None
+                raise httpx.WriteError(str(exc) or type(exc).__name__) from None
             try:
-                async with asyncio.timeout(timeouts["read"]):
-                    response, keep = await self._read(conn, request, reused)
+                async with asyncio.timeout(read):
+                    answer, keep = await self._read(conn, head_only, reused)
             except TimeoutError:
-                raise httpx.ReadTimeout("reading the response timed out", request=request) from None
+                raise httpx.ReadTimeout("reading the response timed out") from None
+            keep = keep and not close
         finally:
             if keep:
                 self._give_back(key, conn)
             else:
                 conn.close()
-        return response
+        return answer
 
-    async def _read(
-        self, conn: _Conn, request: httpx.Request, reused: bool
-    ) -> tuple[httpx.Response, bool]:
+    async def _read(self, conn: _Conn, head_only: bool, reused: bool) -> tuple[Answer, bool]:
         reader = conn.reader
         while True:  # skip informational (1xx) answers
             try:
@@ -195,16 +244,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 if reused and not exc.partial:
                     raise _Stale from None
                 raise httpx.RemoteProtocolError(
-                    "Server disconnected without sending a response.", request=request
+                    "Server disconnected without sending a response."
                 ) from None
             except asyncio.LimitOverrunError:
-                raise httpx.RemoteProtocolError(
-                    "response headers too long", request=request
-                ) from None
+                raise httpx.RemoteProtocolError("response headers too long") from None
             except OSError as exc:
                 if reused:
                     raise _Stale from None
-                raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from None
+                raise httpx.ReadError(str(exc) or type(exc).__name__) from None
             lines = head[:-4].split(b"\r\n")
             status_line = lines[0].split(b" ", 2)
             try:
@@ -213,7 +260,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 status = int(status_line[1])
             except ValueError:
                 raise httpx.RemoteProtocolError(
-                    f"malformed status line {lines[0][:100]!r}", request=request
+                    f"malformed status line {lines[0][:100]!r}"
                 ) from None
             if status >= 200 or status == 101:
                 break
@@ -225,7 +272,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         for line in lines[1:]:
             name, sep, value = line.partition(b":")
             if not sep:
-                raise httpx.RemoteProtocolError(f"malformed header {line[:100]!r}", request=request)
+                raise httpx.RemoteProtocolError(f"malformed header {line[:100]!r}")
             value = value.strip()
             headers.append((name, value))
             lower = name.strip().lower()
@@ -233,16 +280,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 try:
                     length = int(value)
                 except ValueError:
-                    raise httpx.RemoteProtocolError(
-                        f"bad Content-Length {value[:40]!r}", request=request
-                    ) from None
+                    raise httpx.RemoteProtocolError(f"bad Content-Length {value[:40]!r}") from None
             elif lower == b"transfer-encoding":
                 chunked = value.lower().endswith(b"chunked")
             elif lower == b"connection":
                 tokens = {t.strip() for t in value.lower().split(b",")}
                 close = b"close" in tokens or (close and b"keep-alive" not in tokens)
         try:
-            if request.method == "HEAD" or status in _NO_BODY_STATUS or status < 200:
+            if head_only or status in _NO_BODY_STATUS or status < 200:
                 body = b""
             elif chunked:
                 body = await self._chunks(reader)
@@ -252,20 +297,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 body, close = await reader.read(), True
         except asyncio.IncompleteReadError:
             raise httpx.RemoteProtocolError(
-                "Server disconnected in the middle of the response body.", request=request
+                "Server disconnected in the middle of the response body."
             ) from None
         except (OSError, ValueError) as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from None
-        if request.headers.get("connection", "").lower() == "close":
-            close = True
-        response = httpx.Response(
-            status,
-            headers=headers,
-            stream=_Body(body),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-            request=request,
-        )
-        return response, not close
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from None
+        return Answer(status, reason, headers, body), not close
 
     @staticmethod
     async def _chunks(reader: asyncio.StreamReader) -> bytes:

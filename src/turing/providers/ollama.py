@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import ollama
 import pydantic
+from ollama._client import CONNECTION_ERROR_MESSAGE, _parse_host
+from ollama._client import __version__ as OLLAMA_VERSION
 
 from turing.actors.base import ModelRequest, ModelResponse, Usage
 from turing.actors.settings import ActorSettings
@@ -39,6 +44,10 @@ class OllamaActor:
     def __init__(self, settings: ActorSettings) -> None:
         self.settings = settings
         self._clients: PerLoop[ollama.AsyncClient] = PerLoop(self._new_client, _close)
+        self._transports: PerLoop[KeepAliveTransport] = PerLoop(
+            KeepAliveTransport, KeepAliveTransport.aclose
+        )
+        self._direct = _Target.of(settings.url)  # None: https, the ollama client's path
 
     @property
     def identity(self) -> str:
@@ -78,12 +87,19 @@ class OllamaActor:
         params = CallParams.of(self.settings, request)
         box: dict[str, str] = {}
         token = _ERROR_HEADERS.set(box)
+        fmt: dict[str, Any] | Literal["json"] = (
+            dict(request.schema) if request.schema is not None else "json"
+        )
         try:
             async with asyncio.timeout(params.timeout):
+                if self._direct is not None and not _proxied():
+                    answer = await self._chat_direct(self._direct, request, params, fmt, box)
+                    if answer is not None:
+                        return answer
                 response = await (await self._clients.get()).chat(
                     model=self.settings.model,
                     messages=[m.as_dict() for m in request.messages],
-                    format=dict(request.schema) if request.schema is not None else "json",
+                    format=fmt,
                     options=self.options(params),
                     keep_alive=self.settings.keep_alive,
                     stream=False,
@@ -92,6 +108,65 @@ class OllamaActor:
             raise self._error(exc, params.timeout, box) from None
         finally:
             _ERROR_HEADERS.reset(token)
+        usage = Usage(response.prompt_eval_count or 0, response.eval_count or 0, 1)
+        text = response.message.content or ""
+        return ModelResponse(text, usage, model=response.model or self.settings.model)
+
+    async def _chat_direct(
+        self,
+        target: _Target,
+        request: ModelRequest,
+        params: CallParams,
+        fmt: dict[str, Any] | str,
+        box: dict[str, str],
+    ) -> ModelResponse | None:
+        """`/api/chat` as the ollama client sends it (same body, same headers), straight
+        over the keep-alive transport: the client's request and response models and
+        httpx's request machinery cost more CPU than the rest of a call. None for a
+        redirect (the client follows it); errors are raised as the client raises them."""
+        payload: dict[str, Any] = {
+            "model": self.settings.model,
+            "stream": False,
+            "options": self.options(params),
+            "format": fmt,
+            "messages": [m.as_dict() for m in request.messages],
+            "tools": [],
+        }
+        if self.settings.keep_alive is not None:
+            payload["keep_alive"] = self.settings.keep_alive
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        data = body.encode()
+        key = self.settings.api_key() or os.environ.get("OLLAMA_API_KEY")
+        head = target.head + (f"Authorization: Bearer {key}\r\n" if key else "")
+        head += f"Content-Length: {len(data)}\r\n\r\n"
+        timeout = self.settings.timeout
+        try:
+            answer = await (await self._transports.get()).send(
+                target.host,
+                target.port,
+                head.encode("latin-1") + data,
+                connect=timeout,
+                read=timeout,
+                write=timeout,
+            )
+        except httpx.ConnectError:
+            raise ConnectionError(CONNECTION_ERROR_MESSAGE) from None
+        if 300 <= answer.status < 400:
+            return None
+        if answer.status >= 400:
+            box.clear()
+            box.update((k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.headers)
+            raise ollama.ResponseError(answer.body.decode(errors="replace"), answer.status)
+        reply = json.loads(answer.body)
+        message = reply.get("message") if isinstance(reply, dict) else None
+        if isinstance(message, dict):
+            text, model = message.get("content") or "", reply.get("model") or self.settings.model
+            counts = reply.get("prompt_eval_count") or 0, reply.get("eval_count") or 0
+            plain = isinstance(text, str) and isinstance(model, str)
+            if plain and all(type(c) is int for c in counts):
+                return ModelResponse(text, Usage(counts[0], counts[1], 1), model=model)
+        # anything unusual: validated as the client does (the same errors, the same coercions)
+        response = ollama.ChatResponse(**reply)
         usage = Usage(response.prompt_eval_count or 0, response.eval_count or 0, 1)
         text = response.message.content or ""
         return ModelResponse(text, usage, model=response.model or self.settings.model)
@@ -134,6 +209,44 @@ class OllamaActor:
 async def _close(client: ollama.AsyncClient) -> None:
     close: Callable[[], Awaitable[None]] = client.close  # untyped in the client
     await close()
+
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _proxied() -> bool:
+    """A proxy from the environment: httpx (the client's path) knows how to use it."""
+    return any(os.environ.get(v) for v in _PROXY_VARIABLES)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where `/api/chat` is on a plain-HTTP Ollama, and the request's fixed headers."""
+
+    host: str
+    port: int
+    head: str
+
+    @classmethod
+    def of(cls, url: str) -> _Target | None:
+        base = urlsplit(_parse_host(url))
+        if base.scheme != "http" or base.hostname is None:
+            return None
+        port = base.port or 80
+        host = base.hostname if ":" not in base.hostname else f"[{base.hostname}]"
+        netloc = host if port == 80 else f"{host}:{port}"
+        head = (
+            f"POST {base.path.rstrip('/')}/api/chat HTTP/1.1\r\nHost: {netloc}\r\n"
+            "Accept: application/json\r\nContent-Type: application/json\r\n"
+            f"User-Agent: {_USER_AGENT}\r\n"
+        )
+        return cls(base.hostname, port, head)
+
+
+_USER_AGENT = (
+    f"ollama-python/{OLLAMA_VERSION} "
+    f"({platform.machine()} {platform.system().lower()}) Python/{platform.python_version()}"
+)
 
 
 def create(settings: ActorSettings) -> OllamaActor:
