@@ -568,7 +568,10 @@ class Orchestrator:
                 want = target - busy[0] - len(buffer)
                 if remaining >= 0:
                     want = min(want, remaining)
-                if claiming is None and not dry and want > 0 and not report.stopped:
+                # Claim when the buffer is down to half the prefetch (or a slot is idle): a
+                # few larger claims rather than one per finished task.
+                low = len(buffer) <= self.prefetch // 2 or busy[0] < self.concurrency
+                if claiming is None and not dry and want > 0 and low and not report.stopped:
                     if bounded and busy[0] < self.concurrency:  # would start at once: check
                         await settle()
                         stop = self.batch_limits.exceeded(report)
@@ -594,9 +597,11 @@ class Orchestrator:
 
     @property
     def prefetch(self) -> int:
-        """Tasks claimed beyond the free slots: enough to refill the slots that finish while
-        a claim is under way, few enough not to hold back other workers."""
-        return max(2, self.concurrency // 4)
+        """Tasks claimed beyond the free slots: half the concurrency, claimed again when half
+        of those are used, covers the slots that finish while a claim is under way (a claim
+        waits for the commit in progress on SQLite) with claims of several tasks each; the
+        buffer holds each task for a fraction of a call, under the heartbeat's lease."""
+        return max(2, self.concurrency // 2)
 
     async def _claim(
         self, names: list[str], n: int, task_ids: Sequence[int] | None = None
