@@ -244,6 +244,7 @@ def test_result_of_a_worker_whose_lease_ran_out_is_discarded(backend: Backend) -
         add_items(stores[0], [1])
         wf_a = count_words(Calls(), run=slow)
         a = orchestrator(stores[0], wf_a, lease_s=0.05, worker_id="a")
+        a.heartbeat_s = 60  # A stalls: no heartbeat extends its lease (a frozen process)
         b = orchestrator(stores[1], count_words(Calls()), worker_id="b")
         reports: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: reports.update(a=a.process_pending_tasks()))
