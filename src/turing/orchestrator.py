@@ -483,11 +483,12 @@ class Orchestrator:
         """Keep `concurrency` tasks in flight until nothing is left (or a limit stops us);
         `task_ids` restricts the claims to those tasks (a plan step's).
 
-        Claims run in the background while calls are in flight and take a few more tasks
-        than there are free slots (`prefetch`), so a finished slot is refilled at once from
-        the claimed buffer instead of after a claim's round trip: without batch limits the
-        slot itself goes on with the next buffered task. Buffered tasks are claimed under
-        the same lease (the heartbeat extends them too); any that never started (a batch
+        Claims run in the background while calls are in flight. Without batch limits they
+        take more tasks than there are free slots (`prefetch`) and a slot that finishes goes
+        on with the next claimed task by itself, without waiting for a claim's round trip
+        or for this loop; with batch limits (and in `turing worker`, whose stop is one) they
+        only fill free slots and the limit is checked before anything starts. Claimed tasks
+        hold the same lease (the heartbeat extends them too); any that never started (a
         limit stopped us, or the drain was abandoned) are released back to pending, attempt
         not counted. Finished tasks are group-committed in the background, one commit at a
         time, each taking everything that finished meanwhile."""
@@ -495,8 +496,7 @@ class Orchestrator:
         remaining = max_tasks if max_tasks is not None else -1  # claims still allowed
         buffer: deque[TaskRow] = deque()  # claimed, not started yet
         finished: list[Completion] = []  # not committed yet
-        slots: set[asyncio.Task[None]] = set()
-        busy = [0]  # tasks running in the slots
+        slots: set[asyncio.Task[None]] = set()  # each runs one task at a time
         claiming: asyncio.Task[list[TaskRow]] | None = None
         flushing: asyncio.Task[None] | None = None
         asked = 0  # tasks the claim under way asked for
@@ -504,18 +504,17 @@ class Orchestrator:
         wake = asyncio.Event()  # anything happened: a task finished, a claim or commit ended
         bounded = self.batch_limits != BatchLimits()  # any batch limit is set
         chain = not bounded  # a slot goes on with the next buffered task by itself
-        target = self.concurrency + self.prefetch
+        # With a batch limit (the worker's stop is one) claims only fill free slots: what is
+        # claimed starts at once, after the limit was checked, and nothing sits claimed
+        # while a stop waits for the running tasks.
+        target = self.concurrency + (0 if bounded else self.prefetch)
 
         def poke(_: object = None) -> None:
             wake.set()
 
         async def slot(task: TaskRow) -> None:
             while True:
-                busy[0] += 1
-                try:
-                    finished.append(await self._one(task))
-                finally:
-                    busy[0] -= 1
+                finished.append(await self._one(task))
                 wake.set()
                 if not (chain and buffer):
                     return
@@ -565,14 +564,14 @@ class Orchestrator:
                     flushing = asyncio.create_task(self._flush(finished[:], report, on_result))
                     flushing.add_done_callback(poke)
                     finished.clear()
-                want = target - busy[0] - len(buffer)
+                want = target - len(slots) - len(buffer)
                 if remaining >= 0:
                     want = min(want, remaining)
                 # Claim when the buffer is down to half the prefetch (or a slot is idle): a
                 # few larger claims rather than one per finished task.
-                low = len(buffer) <= self.prefetch // 2 or busy[0] < self.concurrency
+                low = len(buffer) <= self.prefetch // 2 or len(slots) < self.concurrency
                 if claiming is None and not dry and want > 0 and low and not report.stopped:
-                    if bounded and busy[0] < self.concurrency:  # would start at once: check
+                    if bounded and len(slots) < self.concurrency:  # would start at once: check
                         await settle()
                         stop = self.batch_limits.exceeded(report)
                         if stop:

@@ -1,7 +1,8 @@
-"""Claim-ahead (prefetch): the orchestrator claims a few more tasks than it has free slots so
-a finished slot refills at once. Nothing buffered may be lost or over-claimed: max_tasks is
-exact, a stop releases buffered tasks to pending (attempt not counted), and so does a drain
-that was abandoned. Both backends."""
+"""Claim-ahead (prefetch): without batch limits the orchestrator claims more tasks than it
+has free slots so a finished slot refills at once; with one, claims only fill free slots.
+Nothing claimed may be lost or over-claimed: max_tasks is exact, a stop releases claimed
+tasks that never started to pending (attempt not counted), and so does a drain that was
+abandoned. Both backends."""
 
 from __future__ import annotations
 
@@ -33,13 +34,16 @@ class CountingStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.asked: list[int] = []
+        self.held = 0  # the most tasks held (running) right after a claim
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
     def claim(self, owner: str, limit: int, **kw: Any) -> Any:
         self.asked.append(limit)
-        return self.store.claim(owner, limit, **kw)
+        claimed = self.store.claim(owner, limit, **kw)
+        self.held = max(self.held, states(self.store).get("running", 0))
+        return claimed
 
 
 def test_claims_ahead_of_the_free_slots(domain: Store, calls: Calls) -> None:
@@ -49,6 +53,7 @@ def test_claims_ahead_of_the_free_slots(domain: Store, calls: Calls) -> None:
     report = orch.process_pending_tasks()
     assert report.succeeded == 10
     assert counting.asked[0] == 4 + orch.prefetch  # the first claim fills slots and buffer
+    assert counting.held <= 4 + orch.prefetch  # never more than slots and buffer
     assert states(domain) == {"succeeded": 10}
 
 
@@ -91,6 +96,22 @@ def test_batch_limit_stop_releases_the_buffered_tasks(domain: Store) -> None:
     assert pending_attempts(domain) == {0}
     again = Orchestrator(Registry([tag_items()]), executor, domain, concurrency=2)
     assert again.process_pending_tasks().processed == 10 - report.processed
+
+
+def test_with_a_batch_limit_claims_only_fill_free_slots(domain: Store) -> None:
+    """Nothing is claimed ahead: every claimed task starts at once, after the check."""
+    counting = CountingStore(domain)
+    executor = Executor({"m": ManagedActor(FakeModel(priced), PRICED)})
+    orch = Orchestrator(
+        Registry([tag_items()]),
+        executor,
+        counting,  # type: ignore[arg-type]
+        concurrency=3,
+        batch_limits=BatchLimits(cost=100.0),
+    )
+    assert orch.process_pending_tasks().succeeded == 10
+    assert counting.asked[0] == 3 and max(counting.asked) <= 3
+    assert counting.held <= 3
 
 
 def test_an_abandoned_drain_releases_what_it_had_not_started(domain: Store, calls: Calls) -> None:
