@@ -95,8 +95,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if url.scheme != "http":
-            if self._fallback is None:
-                self._fallback = httpx.AsyncHTTPTransport()
+            if self._fallback is None:  # a connection per call in flight, as over http
+                limits = httpx.Limits(max_keepalive_connections=256, max_connections=None)
+                self._fallback = httpx.AsyncHTTPTransport(limits=limits)
             return await self._fallback.handle_async_request(request)
         body = await request.aread()
         timeouts = _timeouts(request)
