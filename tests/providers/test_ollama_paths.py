@@ -93,3 +93,13 @@ def test_https_and_proxies_take_the_clients_path(monkeypatch: pytest.MonkeyPatch
     assert not _proxied()
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
     assert _proxied()
+
+
+def test_turing_ollama_client_sends_every_call_through_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TURING_OLLAMA_CLIENT", "1")
+    settings = ActorSettings("ollama", "qwen2.5:7b", base_url="http://127.0.0.1:9")
+    assert create(settings)._direct is None
+    monkeypatch.setenv("TURING_OLLAMA_CLIENT", "0")
+    assert create(settings)._direct is not None

@@ -47,7 +47,9 @@ class OllamaActor:
         self._transports: PerLoop[KeepAliveTransport] = PerLoop(
             KeepAliveTransport, KeepAliveTransport.aclose
         )
-        self._direct = _Target.of(settings.url)  # None: https, the ollama client's path
+        # None: https, or TURING_OLLAMA_CLIENT=1 set: every call through the ollama client
+        use_client = os.environ.get("TURING_OLLAMA_CLIENT", "") not in ("", "0")
+        self._direct = None if use_client else _Target.of(settings.url)
 
     @property
     def identity(self) -> str:
