@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -57,7 +58,7 @@ def turing_exec(workflow: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 def turing(*args: str) -> None:
     """Run a `turing` command here, with its own progress bar and report on this terminal."""
-    console.print(f"[dim]$ turing {' '.join(args)}   (in {HERE.name}/)[/]")
+    console.print(f"[dim]$ turing {shlex.join(args)}   (in {HERE.name}/)[/]")
     code = subprocess.call([_turing(), *args], cwd=HERE)
     if code != 0:
         raise SystemExit(f"turing {args[0]} failed with exit code {code}")
@@ -129,6 +130,9 @@ def show_results(conn: sqlite3.Connection) -> None:
     console.print(table)
 
 
+GOAL = "Extract skills from all jobs fetched today, then match top 5 candidates for each role"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=1121)
@@ -151,6 +155,12 @@ def main() -> None:
         show_results(conn)
     console.rule("4. turing run again: nothing is left pending")
     turing("run")
+    console.rule("5. a goal in words becomes a checked plan (the offline planner, no model)")
+    turing("plan", GOAL)
+    console.print(
+        "[dim]Add --execute to run it (here everything is done already), --model ACTOR to let "
+        "a model plan it.[/]"
+    )
     console.rule("[bold green]done")
 
 
