@@ -19,6 +19,12 @@ Compared with:
 Prints makespans, the swaps counted by the simulator (`/sim/stats`) and by the scheduler,
 the speed-up over naive (target >= 10x) and the distance to the lower bound (target <= 10%).
 Run: `.venv/bin/python benchmarks/batching.py [N] [--naive-sample K] [--naive-full] [--fifo]`.
+
+Several processes on the one GPU: `--workers W [--backend sqlite|postgres]` runs W worker
+processes (each an Orchestrator with its own affinity scheduler, concurrency N / W) on one
+database and one task queue, twice: each process ordering only its own calls (what a host
+scheduler alone gives) and with `shared_host` (one model phase through the database,
+`turing.actors.shared_host`). Prints both makespans and swap counts against the lower bound.
 """
 
 from __future__ import annotations
@@ -39,12 +45,13 @@ from pydantic import BaseModel
 
 from _common import ROOT, database
 from turing import Executor, LLMStep, Orchestrator, Registry, Sink, Source, Workflow
-from turing.actors.affinity import AffinityActor, HostScheduler
+from turing.actors.affinity import AffinityActor, HostScheduler, host_key
 from turing.actors.base import Actor
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
+from turing.actors.shared_host import SharedHost
 from turing.providers import create
-from turing.store.store import Store
+from turing.store.store import Store, open_store
 
 MODEL_A = "qwen2.5:7b"
 MODEL_B = "llama3.1:8b"
@@ -198,6 +205,89 @@ def run_pipeline(
     return makespan, stats
 
 
+# ------------------------------------------------------- several worker processes, one GPU
+def _worker(db_url: str, sim_url: str, shared: bool, concurrency: int, holder: str) -> None:
+    """One worker process: claim and run the pipeline's tasks until none is left."""
+    store = open_store(db_url)
+    host = HostScheduler(models_resident=1, max_concurrency=1, name=sim_url)
+    if shared:
+        host.share(
+            SharedHost(store.db, host_key(sim_url), holder, models_resident=1, max_wait_s=300.0)
+        )
+    orch = Orchestrator(
+        Registry([WORKFLOW]), Executor(actors(sim_url, host)), store, concurrency=concurrency
+    )
+    report = orch.process_pending_tasks(discover=False)
+    assert report.failed == 0, report.as_dict()
+    print(json.dumps({"holder": holder, "succeeded": report.succeeded, "switches": host.switches}))
+    store.close()
+
+
+def run_workers(
+    sim: SimProcess, n: int, workers: int, *, shared: bool, backend: str
+) -> tuple[float, dict[str, Any]]:
+    with database(backend) as (url, db):
+        store = Store(db)
+        with db.tx() as tx:
+            tx.sql("CREATE TABLE items (item_id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+            tx.sql("CREATE TABLE summaries (item_id INTEGER PRIMARY KEY, summary TEXT NOT NULL)")
+        items = [(str(i), {"item_id": i, "text": f"item number {i}"}) for i in range(1, n + 1)]
+        store.enqueue(WORKFLOW.name, WORKFLOW.version, items)
+        sim.reset()
+        per = max(1, -(-n // workers))
+        started = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    url,
+                    sim.url,
+                    str(int(shared)),
+                    str(per),
+                    f"bench-{i}",
+                ],
+                cwd=ROOT,
+            )
+            for i in range(workers)
+        ]
+        for proc in procs:
+            assert proc.wait(3600) == 0
+        makespan = time.perf_counter() - started
+        stats = sim.stats()
+        with db.read() as tx:
+            done = tx.sql("SELECT COUNT(*) AS n FROM summaries")[0]["n"]
+        assert done == n, done
+    return makespan, stats
+
+
+def main_workers(argv: list[str]) -> None:
+    n = next((int(a) for a in argv if a.isdigit()), 200)
+    workers = int(argv[argv.index("--workers") + 1])
+    backend = argv[argv.index("--backend") + 1] if "--backend" in argv else "sqlite"
+    spec = {
+        "models": {MODEL_A: [CALL_S, 0.0, 0.0], MODEL_B: [CALL_S, 0.0, 0.0]},
+        "swap_s": SWAP_S,
+        "models_resident": 1,
+        "time_scale": 1.0,
+    }
+    lower = 2 * n * CALL_S + 2 * SWAP_S
+    print(
+        f"batching, {workers} worker processes ({backend}): {n} items x 2 LLM steps on one "
+        f"simulated GPU: 1 model resident, swap {SWAP_S:g} s, call {CALL_S:g} s, real time"
+    )
+    with SimProcess(spec) as sim:
+        for shared, label in ((False, "each process on its own"), (True, "shared_host")):
+            makespan, stats = run_workers(sim, n, workers, shared=shared, backend=backend)
+            print(
+                f"  {label:24s} {makespan:7.1f} s   swaps {stats['swaps']:4d}   "
+                f"calls {stats['calls']}   above the lower bound "
+                f"{100 * (makespan / lower - 1):6.1f}%"
+            )
+    print(f"  lower bound (one host, 2 swaps): {lower:7.1f} s")
+
+
 def main(argv: list[str]) -> None:
     n = next((int(a) for a in argv if a.isdigit()), 200)
     sample = int(argv[argv.index("--naive-sample") + 1]) if "--naive-sample" in argv else 10
@@ -245,5 +335,9 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-sim":
         _serve_sim(int(sys.argv[2]), json.loads(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], sys.argv[3], sys.argv[4] == "1", int(sys.argv[5]), sys.argv[6])
+    elif "--workers" in sys.argv:
+        main_workers(sys.argv[1:])
     else:
         main(sys.argv[1:])

@@ -19,6 +19,7 @@
     models_resident = 1                     # model-affinity scheduling of this host
     host_concurrency = 1                    # (either one gives the host a scheduler)
     max_wait_s = 300                        # starvation bound; "off" for pure throughput
+    shared_host = false                     # true: one model phase for every process (db)
 
     [limits]                                # per run (task) and per batch (turing run)
     batch_cost = 5.0
@@ -96,6 +97,11 @@ class ProviderTable(BaseModel):
         description="starvation bound of the host's scheduler in seconds (default 300; "
         '"off": pure throughput)',
     )
+    shared_host: bool = Field(
+        default=False,
+        description="several processes share this host: agree on its models through the "
+        "database (needs models_resident >= 1)",
+    )
 
     @field_validator("max_wait_s")
     @classmethod
@@ -111,6 +117,8 @@ class ProviderTable(BaseModel):
                 "max_wait_s: the host has no scheduler to bound; "
                 "set models_resident or host_concurrency too"
             )
+        if self.shared_host and not self.models_resident:
+            raise ValueError("shared_host: set models_resident (>= 1) too")
         return self
 
     @property

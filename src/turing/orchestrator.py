@@ -258,6 +258,7 @@ class Orchestrator:
         max_rounds: int = 20,
         batch_limits: BatchLimits | None = None,
         limiter: Any = None,
+        shared_hosts: Any = None,
     ) -> None:
         self.registry = registry
         self.executor = executor
@@ -269,6 +270,7 @@ class Orchestrator:
         self.batch_limits = batch_limits or BatchLimits()
         self._rng = random.Random()
         self.limiter = limiter  # shared limits: its slots are kept alive while we process
+        self.shared_hosts = shared_hosts  # HostSchedulers with hosts shared through the db
         self.heartbeat_s: float | None = None  # lease heartbeats; None: a third of lease_s
         self._leases: LeaseHeartbeat | None = None
         self._lease_users = 0
@@ -285,6 +287,9 @@ class Orchestrator:
 
             project.limiter = Limiter(store.db, holder=orch_id)
             kwargs.setdefault("limiter", project.limiter)
+        if any(p.shared_host for p in project.config.providers.values()):
+            project.hosts.share(store.db, holder=orch_id)  # one model phase per shared host
+            kwargs.setdefault("shared_hosts", project.hosts)
         limits = project.config.limits
         kwargs.setdefault("batch_limits", BatchLimits(limits.batch_tokens, limits.batch_cost))
         return cls(project.registry, project.executor(), store, **kwargs)
@@ -432,6 +437,8 @@ class Orchestrator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await beats
                 await asyncio.to_thread(self.limiter.release_all)
+            if self.shared_hosts is not None:
+                await asyncio.to_thread(self.shared_hosts.release_all)
 
     async def _aprocess(
         self,

@@ -139,6 +139,7 @@ class Project:
                 models_resident=defaults.models_resident or 0,
                 max_concurrency=defaults.host_concurrency,
                 max_wait_s=defaults.scheduler_wait(),
+                shared=defaults.shared_host,
             )
         return ManagedActor(
             providers.create(settings),

@@ -47,22 +47,37 @@ Hosts are identified by scheme, host and port (`host_key`), so Ollama's native A
 OpenAI-compatible `/v1` on one server share a scheduler; `HostSchedulers` keeps one per host.
 Models are identified by `model_key`: Ollama's default tag is left out, so `llama3` and
 `llama3:latest` are one model (one residency place, one queue).
+
+Several processes on one host: `share(SharedHost(...))` (turing.actors.shared_host) makes
+the scheduler follow the host's model phase, agreed through the database with every other
+process: a call starts only for a model open in the phase, and only among the calls the
+database already knows about (those queued at the last sync); the rules above then order the
+calls allowed. A background task per event loop syncs after calls arrive or end, every
+`poll_s` while calls wait for a model outside the phase, and at least every `ttl_s / 3`
+while any call is in flight (its heartbeat). Without `share`, nothing changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from turing.actors.base import Actor, ModelRequest, ModelResponse
+
+if TYPE_CHECKING:
+    from turing.actors.shared_host import LocalDemand, SharedHost
+    from turing.store.db import Database
+
+log = logging.getLogger("turing.actors.affinity")
 
 DEFAULT_MAX_WAIT_S = 300.0
 
@@ -144,6 +159,16 @@ class HostScheduler:
         self.evictions = 0
         self.started = 0
         self.peak_in_progress = 0
+        # shared with other processes through the database (share); None: this process only
+        self.shared: SharedHost | None = None
+        self._granted: dict[str, int] = {}  # calls per model that may start before next sync
+        self._dirty = False
+        self._sync_task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    def share(self, shared: SharedHost) -> None:
+        """Follow `shared`'s model phase from now on (see the module docstring)."""
+        self.shared = shared
 
     def __repr__(self) -> str:
         return (
@@ -255,6 +280,8 @@ class HostScheduler:
     def _choose(self) -> tuple[_Waiter | None, bool]:
         """(the call to start next or None to wait, whether the starvation bound chose it)."""
         heads = self._heads()
+        if self.shared is not None:  # only models open in the shared phase, calls it knows
+            heads = {m: h for m, h in heads.items() if self._granted.get(m, 0) > 0}
         if not heads:
             return None, False
         if self.max_wait_s is not None and len(heads) > 1:
@@ -273,11 +300,19 @@ class HostScheduler:
         return (heads[model] if self._can_start(model) else None), False
 
     def _dispatch(self) -> None:
+        self._dispatch_now()
+        if self.shared is not None:
+            self._kick()
+
+    def _dispatch_now(self) -> int:
+        started = 0
         while self._room():
             waiter, forced = self._choose()
             if waiter is None:
-                return
+                break
             self._start(waiter, forced)
+            started += 1
+        return started
 
     def _start(self, waiter: _Waiter, forced: bool) -> None:
         model = waiter.model
@@ -296,12 +331,73 @@ class HostScheduler:
                 self._resident[model] = None
                 self.switches += 1
                 self.forced_switches += int(forced)
+        if self.shared is not None:
+            self._granted[model] -= 1
         self._running[model] = self._running.get(model, 0) + 1
         self.in_progress += 1
         self.peak_in_progress = max(self.peak_in_progress, self.in_progress)
         self.started += 1
         self._last_start[model] = self._clock()
         waiter.future.set_result(None)
+
+    # ------------------------------------------------------------------ shared phase
+    def _kick(self) -> None:
+        """Something changed: sync with the shared phase soon (one sync task per loop)."""
+        self._dirty = True
+        loop = asyncio.get_running_loop()
+        task = self._sync_task
+        if task is None or task.done() or task.get_loop() is not loop or self._wake is None:
+            self._wake = asyncio.Event()
+            self._sync_task = loop.create_task(self._sync_loop(self._wake))
+        else:
+            self._wake.set()
+
+    def _demand(self) -> dict[str, LocalDemand]:
+        from turing.actors.shared_host import LocalDemand
+
+        mono, wall = self._clock(), time.time()
+        out: dict[str, LocalDemand] = {}
+        for model, queue in self._queues.items():
+            live = [w for w in queue if not w.future.done()]
+            if live:
+                since = wall - (mono - min(w.since for w in live))
+                out[model] = LocalDemand(self._running.get(model, 0), len(live), since)
+        for model, running in self._running.items():
+            if model not in out:
+                out[model] = LocalDemand(running, 0, None)
+        return out
+
+    async def _sync_loop(self, wake: asyncio.Event) -> None:
+        shared = self.shared
+        assert shared is not None
+        while True:
+            self._dirty = False
+            wake.clear()
+            demand = self._demand()
+            self._granted = {}  # nothing starts while the database is being told
+            try:
+                open_models = await asyncio.to_thread(shared.sync, demand)
+            except Exception:
+                log.exception("shared host %s: sync failed", shared.host)
+                open_models = frozenset()
+                self._dirty = bool(demand)
+                await asyncio.sleep(shared.poll_s)
+                if self._dirty:
+                    continue
+            self._granted = {
+                m: d.queued for m, d in demand.items() if d.queued and m in open_models
+            }
+            if self._dispatch_now():
+                self._dirty = True
+            if self._dirty:
+                continue
+            if not demand:
+                return  # our registrations are gone; the next call starts a new loop
+            blocked = any(m not in open_models for m in self._heads())
+            with suppress(TimeoutError):
+                await asyncio.wait_for(
+                    wake.wait(), shared.poll_s if blocked else shared.heartbeat_s
+                )
 
     def _forget(self, waiter: _Waiter) -> None:
         queue = self._queues.get(waiter.model)
@@ -331,6 +427,10 @@ class HostSchedulers:
 
     def __init__(self) -> None:
         self._hosts: dict[str, HostScheduler] = {}
+        self._shared_keys: set[str] = set()
+        self._db: Database | None = None
+        self._holder = ""
+        self._sharing: dict[str, SharedHost] = {}
 
     def get(
         self,
@@ -339,14 +439,47 @@ class HostSchedulers:
         models_resident: int,
         max_concurrency: int | None,
         max_wait_s: float | None = DEFAULT_MAX_WAIT_S,
+        shared: bool = False,
     ) -> HostScheduler:
-        """The scheduler for `url`'s host; the first caller's limits make it."""
+        """The scheduler for `url`'s host; the first caller's limits make it. `shared`: the
+        host is shared with other processes (followed once `share` gives a database)."""
         key = host_key(url)
         if key not in self._hosts:
             self._hosts[key] = HostScheduler(
                 models_resident, max_concurrency, max_wait_s=max_wait_s, name=key
             )
+        if shared and key not in self._shared_keys:
+            self._shared_keys.add(key)
+            self._attach(key)
         return self._hosts[key]
+
+    def share(self, db: Database, holder: str) -> None:
+        """Coordinate the shared hosts (made with `shared=True`, now or later) through `db`,
+        as `holder` (unique per process, e.g. the worker id)."""
+        self._db, self._holder = db, holder
+        for key in self._shared_keys:
+            self._attach(key)
+
+    def _attach(self, key: str) -> None:
+        if self._db is None or key in self._sharing:
+            return
+        from turing.actors.shared_host import SharedHost
+
+        scheduler = self._hosts[key]
+        shared = SharedHost(
+            self._db,
+            key,
+            self._holder,
+            models_resident=scheduler.models_resident,
+            max_wait_s=scheduler.max_wait_s,
+        )
+        self._sharing[key] = shared
+        scheduler.share(shared)
+
+    def release_all(self) -> None:
+        """Forget this process's registrations on every shared host (on shutdown)."""
+        for shared in self._sharing.values():
+            shared.release_all()
 
     def __iter__(self) -> Iterator[HostScheduler]:
         return iter(self._hosts.values())
