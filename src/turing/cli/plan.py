@@ -49,7 +49,7 @@ def plan(
         typer.Option(
             "--model",
             "-m",
-            help="Plan with this actor (a name from [actors] or provider:model); "
+            help="Plan with this actor (an actor name from turing.toml, or provider:model); "
             "default: the offline planner, no model needed.",
         ),
     ] = None,
@@ -75,12 +75,13 @@ def plan(
 ) -> None:
     """Turn a goal into a plan of registered workflows, check it, show it; --execute runs it.
 
-    The plan is shown as an outline and as Mermaid graph text before anything runs. Steps
-    with for_each fan out through the task queue (limits, retries, history and exactly-once
-    as for `turing run`); a failed step skips the steps that depend on it.
+    The plan is shown as an outline and as Mermaid graph text before anything runs.
 
-    Example: turing plan "Extract skills from all jobs fetched today, then match top 5
-    candidates for each role" --execute
+    Steps with for_each fan out through the task queue, as in `turing run`.
+
+    A failed step skips the steps that depend on it.
+
+    Example: turing plan "Extract skills from jobs fetched today, then match top 5" --execute
     """
     if concurrency < 1:
         raise UsageProblem("--concurrency must be at least 1")
