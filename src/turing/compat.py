@@ -34,10 +34,10 @@ def problems(producer: Schema, consumer: Schema, path: str = "$") -> list[str]:
         if rejected:
             return [f"{path}: produces {rejected} where {sorted(want)} is expected"]
     out: list[str] = []
-    p_props: Mapping[str, Any] = _object(producer).get("properties", {})
-    c_obj = _object(consumer)
+    p_props: Mapping[str, Any] = object_schema(producer).get("properties", {})
+    c_obj = object_schema(consumer)
     if p_props and c_obj.get("properties"):
-        p_required = set(_object(producer).get("required", ()))
+        p_required = set(object_schema(producer).get("required", ()))
         for name in c_obj.get("required", ()):
             if name not in p_props:
                 out.append(f"{path}.{name}: required but never produced")
@@ -52,7 +52,8 @@ def problems(producer: Schema, consumer: Schema, path: str = "$") -> list[str]:
     return out
 
 
-def _object(schema: Schema) -> Schema:
+def object_schema(schema: Schema) -> Schema:
+    """The object part of a schema (itself, or its first anyOf/oneOf option with properties)."""
     if "properties" in schema:
         return schema
     for option in schema.get("anyOf") or schema.get("oneOf") or ():

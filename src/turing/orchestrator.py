@@ -845,8 +845,10 @@ class Orchestrator:
         limits: PlanLimits | None = None,
     ) -> PlanReport:
         """Plan `goal`, run the plan, report per step (see `turing.planning`)."""
-        plan = self.plan(goal, model=model, today=today, limits=limits)
-        return self.execute_plan(plan, dry_run=dry_run, limits=limits)
+        from turing.planning import PlanRunner
+
+        plan = self.plan(goal, model=model, today=today, limits=limits)  # validated
+        return PlanRunner(self, limits).run(plan, dry_run=dry_run)
 
     # ------------------------------------------------------------------ registry
     def sync_contracts(self) -> list[SyncChange]:

@@ -67,14 +67,36 @@ def field_names(schema: Any) -> Iterable[str]:
 
 
 def document(wf: Workflow) -> list[str]:
-    weighted = " ".join([wf.name, wf.description] * 2)
+    return document_terms(
+        wf.name,
+        wf.description,
+        alias=wf.alias,
+        tags=wf.tags,
+        steps=[cs.name for cs in wf.steps],
+        input_schema=wf.input.schema,
+        output_schema=wf.output.schema,
+    )
+
+
+def document_terms(
+    name: str,
+    description: str,
+    *,
+    alias: int | None,
+    tags: Iterable[str],
+    steps: Iterable[str],
+    input_schema: Any,
+    output_schema: Any,
+) -> list[str]:
+    """A workflow's search terms (the planner's catalog entries use the same)."""
+    weighted = " ".join([name, description] * 2)
     parts = [
         weighted,
-        str(wf.alias or ""),
-        " ".join(wf.tags),
-        " ".join(cs.name for cs in wf.steps),
-        " ".join(field_names(wf.input.schema)),
-        " ".join(field_names(wf.output.schema)),
+        str(alias or ""),
+        " ".join(tags),
+        " ".join(steps),
+        " ".join(field_names(input_schema)),
+        " ".join(field_names(output_schema)),
     ]
     return terms(" ".join(parts))
 

@@ -26,7 +26,6 @@ from turing.planning import (
     outline,
     parse_plan,
     plan_schema,
-    validate,
 )
 
 
@@ -141,8 +140,8 @@ def _make_plan(
         return parse_plan(data, catalog, limits, planner=f"file:{file.name}")
     if not goal or not goal.strip():
         raise UsageProblem('give a goal, e.g. turing plan "extract skills from jobs fetched today"')
-    found: Plan = orch.plan(goal, model=model, today=today, limits=limits)
-    return validate(found, catalog, limits)
+    found: Plan = orch.plan(goal, model=model, today=today, limits=limits)  # validated
+    return found
 
 
 def _plan_json(the_plan: Plan) -> dict[str, Any]:
@@ -192,16 +191,13 @@ def _run(
     runner = PlanRunner(orch, limits)
     if quiet or not state.err.is_terminal:  # a live view only where someone watches
         return runner.run(the_plan, dry_run=dry_run)
-    live_report = PlanReport(the_plan, dry_run=dry_run)
+    live_report = PlanReport.waiting(the_plan, dry_run=dry_run)
     with Live(_table(live_report), console=state.err, refresh_per_second=4) as live:
 
         def on_event(_kind: str, step: StepReport) -> None:
             live_report.steps[step.id] = step
             live.update(_table(live_report))
 
-        for step in the_plan.steps:
-            mode = "once" if step.for_each is None else "for_each"
-            live_report.steps[step.id] = StepReport(step.id, step.workflow, mode)
         report = runner.run(the_plan, dry_run=dry_run, on_event=on_event)
         live.update(_table(report))
     return report

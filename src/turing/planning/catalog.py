@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from turing.registry import Registry
-from turing.search import field_names, terms
+from turing.search import document_terms
+from turing.sources import SourceFilter
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class Filter:
     type: str
     description: str
     schema: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, name: str, flt: SourceFilter) -> Filter:
+        return cls(name, flt.column, flt.op, flt.type, flt.description, flt.schema())
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,16 @@ class Entry:
         return props
 
     def document(self) -> list[str]:
-        """Search terms, weighted like `turing.search.document` (name, description double)."""
-        weighted = " ".join([self.name, self.description] * 2)
-        parts = [weighted, str(self.alias or ""), " ".join(self.tags), " ".join(self.steps)]
-        parts += [" ".join(field_names(self.input)), " ".join(field_names(self.output))]
-        return terms(" ".join(parts))
+        """Search terms, as `turing find` makes them for the workflow itself."""
+        return document_terms(
+            self.name,
+            self.description,
+            alias=self.alias,
+            tags=self.tags,
+            steps=self.steps,
+            input_schema=self.input,
+            output_schema=self.output,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,16 +92,13 @@ class Entry:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Entry:
-        from turing.sources import SourceFilter
-
-        filters = {}
-        for name, spec in (data.get("filters") or {}).items():
-            flt = SourceFilter(
-                spec["column"], spec["op"], spec["type"], spec.get("description", "")
+        filters = {
+            name: Filter.of(
+                name,
+                SourceFilter(spec["column"], spec["op"], spec["type"], spec.get("description", "")),
             )
-            filters[name] = Filter(
-                name, flt.column, flt.op, flt.type, flt.description, flt.schema()
-            )
+            for name, spec in (data.get("filters") or {}).items()
+        }
         return cls(
             name=str(data["name"]),
             description=str(data.get("description", "")),
@@ -116,13 +123,8 @@ class Catalog:
     def from_registry(cls, registry: Registry) -> Catalog:
         entries = []
         for wf in registry:
-            filters = {}
             source = wf.source
-            if source is not None:
-                for name, flt in source.filters.items():
-                    filters[name] = Filter(
-                        name, flt.column, flt.op, flt.type, flt.description, flt.schema()
-                    )
+            filters = {n: Filter.of(n, f) for n, f in (source.filters if source else {}).items()}
             entries.append(
                 Entry(
                     name=wf.name,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from turing.orchestrator import Orchestrator, Report
+from turing.orchestrator import _reason as _reason_of
 from turing.planning.model import Plan, PlanError, PlanStep
 from turing.planning.schema import PlanLimits
 from turing.result import RunResult
@@ -70,6 +71,15 @@ class PlanReport:
     dry_run: bool = False
     steps: dict[str, StepReport] = field(default_factory=dict)
     duration_s: float = 0.0
+
+    @classmethod
+    def waiting(cls, plan: Plan, *, dry_run: bool = False) -> PlanReport:
+        """A report with every step waiting, before anything ran."""
+        report = cls(plan, dry_run=dry_run)
+        for step in plan.steps:
+            mode = "once" if step.for_each is None else "for_each"
+            report.steps[step.id] = StepReport(step.id, step.workflow, mode, step.depends_on())
+        return report
 
     @property
     def ok(self) -> bool:
@@ -141,10 +151,7 @@ class PlanRunner:
         self, plan: Plan, *, dry_run: bool = False, on_event: OnEvent | None = None
     ) -> PlanReport:
         started = time.perf_counter()
-        report = PlanReport(plan, dry_run=dry_run)
-        for step in plan.steps:
-            mode = "once" if step.for_each is None else "for_each"
-            report.steps[step.id] = StepReport(step.id, step.workflow, mode, step.depends_on())
+        report = PlanReport.waiting(plan, dry_run=dry_run)
         await asyncio.to_thread(self.check, plan)
         limiter = self.orch.limiter
         beats = asyncio.create_task(limiter.keep_alive()) if limiter else None
@@ -337,7 +344,7 @@ class PlanRunner:
                 mine.succeeded += 1
             else:
                 mine.failed += 1
-                mine.failures[outcome if outcome != "failed" else _result_reason(result)] += 1
+                mine.failures[outcome if outcome != "failed" else _reason_of(result)] += 1
             on_event("progress", mine)
 
         await asyncio.gather(*(one(s, d) for s, d in items))
@@ -353,7 +360,3 @@ def _add_usage(mine: StepReport, result: RunResult) -> None:
 def _reason(last_error: Any) -> str:
     text = str(last_error or "failed")
     return text.split(":", 1)[0][:60]
-
-
-def _result_reason(result: RunResult) -> str:
-    return result.errors[0].kind if result.errors else "unknown"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SPLIT = re.compile(
@@ -104,15 +104,7 @@ def split_goal(goal: str, today: dt.date | None = None) -> list[Clause]:
                 elif lead and len(half.split()) <= 3:
                     text = f"{lead.group(1)} {lead.group(2)} {half}"
                 pieces.append(_clause(text, today))
-            clause = Clause(
-                clause.text,
-                clause.words,
-                clause.time,
-                clause.count,
-                tuple(pieces),
-                bool(lead),
-                clause.first,
-            )
+            clause = replace(clause, pieces=tuple(pieces), pieces_whole=bool(lead))
         out.append(clause)
     return out
 

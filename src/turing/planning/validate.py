@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from turing.compat import object_schema
 from turing.compat import problems as compat_problems
 from turing.contracts import Contract
 from turing.planning.catalog import Catalog, Entry
@@ -273,20 +274,9 @@ def _field_at(schema: Mapping[str, Any], path: tuple[str, ...]) -> tuple[Any, st
     """The sub-schema at `path` of an output schema, or the first missing name."""
     node: Mapping[str, Any] = schema
     for depth, part in enumerate(path):
-        props = _properties(node)
+        props: Mapping[str, Any] = object_schema(node).get("properties", {})
         if part not in props:
             have = ", ".join(props) or "none"
             return None, f"{'.'.join(path[: depth + 1])!r} (has: {have})"
         node = props[part]
     return node, None
-
-
-def _properties(schema: Mapping[str, Any]) -> Mapping[str, Any]:
-    if "properties" in schema:
-        props: Mapping[str, Any] = schema["properties"]
-        return props
-    for option in schema.get("anyOf") or schema.get("oneOf") or ():
-        if isinstance(option, Mapping) and "properties" in option:
-            found: Mapping[str, Any] = option["properties"]
-            return found
-    return {}
