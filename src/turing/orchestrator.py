@@ -713,15 +713,22 @@ class Orchestrator:
                 if stop:
                     report.stopped = stop
                     return
-                result = await self.executor.run(wf, data, dry_run=True)
-            outcome: str = result.status
-            if result.ok and wf.sink is not None:
-                outcome = self._try_sink(wf, result, subject, data)
+                result, outcome = await self._dry_execute(wf, subject, data)
             report.add(result, outcome)
             if on_result is not None:
                 on_result(None, result, outcome)
 
         await asyncio.gather(*(one(*job) for job in jobs))
+
+    async def _dry_execute(
+        self, wf: Workflow, subject: str, data: dict[str, Any]
+    ) -> tuple[RunResult, str]:
+        """One item as a dry run does it: models called, the sink tried and rolled back."""
+        result = await self.executor.run(wf, data, dry_run=True)
+        outcome: str = result.status
+        if result.ok and wf.sink is not None:
+            outcome = await asyncio.to_thread(self._try_sink, wf, result, subject, data)
+        return result, outcome
 
     def _try_sink(self, wf: Workflow, result: RunResult, subject: str, data: dict[str, Any]) -> str:
         assert wf.sink is not None

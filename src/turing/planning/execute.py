@@ -334,10 +334,7 @@ class PlanRunner:
 
         async def one(subject: str, data: dict[str, Any]) -> None:
             async with sem:
-                result = await self.orch.executor.run(wf, data, dry_run=True)
-            outcome: str = result.status
-            if result.ok and wf.sink is not None:
-                outcome = await asyncio.to_thread(self.orch._try_sink, wf, result, subject, data)
+                result, outcome = await self.orch._dry_execute(wf, subject, data)
             mine.processed += 1
             _add_usage(mine, result)
             if outcome == "succeeded":
