@@ -1,4 +1,6 @@
 -- Queue statements for plans: a plan step claims and watches only its own tasks.
+-- claim_task_ids is claim_tasks with the id list as its filter, kept apart so each gets its
+-- own access path (the id list here, the claim index there) instead of an OR on a parameter.
 
 -- name: claim_task_ids
 UPDATE turing_tasks
