@@ -12,13 +12,11 @@ sent; entries of the actor's `options` go into the request body as they are.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import anthropic
-import pydantic
 from anthropic.types import (
     AssistantMessageParam,
     Message,
@@ -30,10 +28,9 @@ from anthropic.types import (
 
 from turing.actors.base import ModelRequest, ModelResponse, Usage
 from turing.actors.settings import ActorSettings
-from turing.errors import ActorError
-from turing.providers import _errors
-from turing.providers._common import CallParams, PerLoop, identity, key_env, schema_instruction
+from turing.providers._common import CallParams, schema_instruction
 from turing.providers._schema import schema_name
+from turing.providers._sdk import SDKActor
 
 OFFICIAL_HOST = "api.anthropic.com"
 DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -109,32 +106,19 @@ def _read(message: Message) -> tuple[str, Usage, str]:
     return text, Usage(u.input_tokens + cached, u.output_tokens, 1), message.model
 
 
-class AnthropicActor:
+class AnthropicActor(SDKActor):
     """A Claude model; `settings` carries prices and limits for other layers."""
 
-    def __init__(self, settings: ActorSettings) -> None:
-        self.settings = settings
-        self.key_env = key_env(settings, DEFAULT_KEY_ENV, OFFICIAL_HOST)
-        self._clients: PerLoop[anthropic.AsyncAnthropic] = PerLoop(self._new_client, _close)
+    sdk: ClassVar[Any] = anthropic
+    client_class = anthropic.AsyncAnthropic
+    default_key_env = DEFAULT_KEY_ENV
+    official_host = OFFICIAL_HOST
 
-    @property
-    def identity(self) -> str:
-        return identity(self.settings)
-
-    def __repr__(self) -> str:
-        return f"AnthropicActor({self.identity!r})"
-
-    def _key(self) -> str | None:
-        return os.environ.get(self.key_env) if self.key_env else None
-
-    def _new_client(self) -> anthropic.AsyncAnthropic:
-        # an explicit key, never the client's own credential discovery: a key is sent only
-        # where the settings say
-        return anthropic.AsyncAnthropic(
-            base_url=self.settings.url,
-            api_key=self._key() or "not-needed",
-            timeout=self.settings.timeout if self.settings.timeout is not None else 60.0,
-            max_retries=0,
+    def not_found(self) -> str:
+        url = self.settings.url
+        return (
+            f"model {self.settings.model} not found at {url} "
+            f"(check the model name; GET {url}/v1/models lists them)"
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
@@ -153,53 +137,8 @@ class AnthropicActor:
             )
         except Exception as exc:
             raise self._error(exc, params.timeout) from None
-        try:
-            text, usage, model = _read(message)
-        except (AttributeError, TypeError, IndexError, KeyError, ValueError) as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            raise _errors.bad_response(self.settings.url, detail, (self._key(),)) from None
+        text, usage, model = self._read(_read, message)
         return ModelResponse(text, usage, model=model or self.settings.model)
-
-    def _error(self, exc: Exception, timeout: float) -> ActorError:
-        url, model, secrets = self.settings.url, self.settings.model, (self._key(),)
-        if isinstance(exc, ActorError):
-            return exc
-        if isinstance(exc, anthropic.APITimeoutError):
-            return _errors.timeout_error(url, timeout)
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__
-            detail = _errors.describe(cause) if cause is not None else exc.message
-            return _errors.connection_error(url, detail, secrets)
-        if isinstance(exc, anthropic.APIStatusError):
-            return _errors.status_error(
-                exc.status_code,
-                message=_errors.server_message(exc.body, exc.message),
-                url=url,
-                not_found=(
-                    f"model {model} not found at {url} "
-                    f"(check the model name; GET {url}/v1/models lists them)"
-                ),
-                key_env=self.key_env,
-                secrets=secrets,
-                headers=exc.response.headers,
-            )
-        if isinstance(exc, anthropic.CredentialsError):
-            return ActorError(
-                _errors.auth_message(url, self.key_env, self._key() is not None), kind="auth"
-            )
-        if isinstance(exc, anthropic.APIResponseValidationError | pydantic.ValidationError):
-            return _errors.bad_response(url, _errors.describe(exc), secrets)
-        if isinstance(exc, json.JSONDecodeError):
-            return _errors.bad_response(url, _errors.describe(exc), secrets)
-        return _errors.unknown_error(url, exc, secrets)
-
-    async def aclose(self) -> None:
-        """Close the running event loop's HTTP client now (it is closed with its loop anyway)."""
-        await self._clients.aclose()
-
-
-async def _close(client: anthropic.AsyncAnthropic) -> None:
-    await client.close()
 
 
 def create(settings: ActorSettings) -> AnthropicActor:

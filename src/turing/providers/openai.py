@@ -16,12 +16,10 @@ classification.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
-import pydantic
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionAssistantMessageParam,
@@ -33,19 +31,16 @@ from openai.types.chat.completion_create_params import ResponseFormat
 
 from turing.actors.base import Message, ModelRequest, ModelResponse, Usage
 from turing.actors.settings import ActorSettings
-from turing.errors import ActorError, ConfigError
-from turing.providers import _errors
+from turing.errors import ConfigError
 from turing.providers._common import (
     CallParams,
-    PerLoop,
     host_of,
-    identity,
     is_local,
-    key_env,
     schema_instruction,
     with_system_text,
 )
 from turing.providers._schema import NotStrictable, drop_added_nulls, schema_name, strict_schema
+from turing.providers._sdk import SDKActor
 
 OFFICIAL_HOST = "api.openai.com"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -107,8 +102,13 @@ def _message(message: Message) -> ChatCompletionMessageParam:
     return ChatCompletionUserMessageParam(role="user", content=message.content)
 
 
-class OpenAIActor:
+class OpenAIActor(SDKActor):
     """A model behind an OpenAI-compatible `/chat/completions`; `settings` for other layers."""
+
+    sdk: ClassVar[Any] = openai
+    client_class = openai.AsyncOpenAI
+    default_key_env = DEFAULT_KEY_ENV
+    official_host = OFFICIAL_HOST
 
     def __init__(self, settings: ActorSettings) -> None:
         if settings.structured not in MODES:
@@ -116,26 +116,14 @@ class OpenAIActor:
                 f"actor {settings.name or settings.model!r}: structured must be one of "
                 f"{', '.join(MODES)}, not {settings.structured!r}"
             )
-        self.settings = settings
-        self.key_env = key_env(settings, DEFAULT_KEY_ENV, OFFICIAL_HOST)
-        self._clients: PerLoop[openai.AsyncOpenAI] = PerLoop(self._new_client, _close)
+        super().__init__(settings)
 
-    @property
-    def identity(self) -> str:
-        return identity(self.settings)
-
-    def __repr__(self) -> str:
-        return f"OpenAIActor({self.identity!r})"
-
-    def _key(self) -> str | None:
-        return os.environ.get(self.key_env) if self.key_env else None
-
-    def _new_client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            base_url=self.settings.url,
-            api_key=self._key() or "not-needed",
-            timeout=self.settings.timeout if self.settings.timeout is not None else 60.0,
-            max_retries=0,
+    def not_found(self) -> str:
+        url = self.settings.url
+        hint = "" if url.endswith("/v1") else "; compatible servers usually serve under /v1"
+        return (
+            f"model {self.settings.model} not found at {url} "
+            f"(check the model name; GET {url}/models lists them{hint})"
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
@@ -159,48 +147,10 @@ class OpenAIActor:
             )
         except Exception as exc:
             raise self._error(exc, params.timeout) from None
-        try:
-            text, usage, model = _read(completion)
-        except (AttributeError, TypeError, IndexError, KeyError, ValueError) as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            raise _errors.bad_response(self.settings.url, detail, (self._key(),)) from None
+        text, usage, model = self._read(_read, completion)
         if structured.strict and request.schema is not None and text:
             text = _without_added_nulls(text, request.schema)
         return ModelResponse(text, usage, model=model or self.settings.model)
-
-    def _error(self, exc: Exception, timeout: float) -> ActorError:
-        url, model, secrets = self.settings.url, self.settings.model, (self._key(),)
-        if isinstance(exc, ActorError):
-            return exc
-        if isinstance(exc, openai.APITimeoutError):
-            return _errors.timeout_error(url, timeout)
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__
-            detail = _errors.describe(cause) if cause is not None else exc.message
-            return _errors.connection_error(url, detail, secrets)
-        if isinstance(exc, openai.APIStatusError):
-            hint = "" if url.endswith("/v1") else "; compatible servers usually serve under /v1"
-            return _errors.status_error(
-                exc.status_code,
-                message=_errors.server_message(exc.body, exc.message),
-                url=url,
-                not_found=(
-                    f"model {model} not found at {url} "
-                    f"(check the model name; GET {url}/models lists them{hint})"
-                ),
-                key_env=self.key_env,
-                secrets=secrets,
-                headers=exc.response.headers,
-            )
-        if isinstance(exc, openai.APIResponseValidationError | pydantic.ValidationError):
-            return _errors.bad_response(url, _errors.describe(exc), secrets)
-        if isinstance(exc, json.JSONDecodeError):
-            return _errors.bad_response(url, _errors.describe(exc), secrets)
-        return _errors.unknown_error(url, exc, secrets)
-
-    async def aclose(self) -> None:
-        """Close the running event loop's HTTP client now (it is closed with its loop anyway)."""
-        await self._clients.aclose()
 
 
 def _read(completion: ChatCompletion) -> tuple[str, Usage, str]:
@@ -219,10 +169,6 @@ def _without_added_nulls(text: str, schema: Any) -> str:
         return text
     cleaned = drop_added_nulls(value, schema)
     return text if cleaned == value else json.dumps(cleaned, ensure_ascii=False)
-
-
-async def _close(client: openai.AsyncOpenAI) -> None:
-    await client.close()
 
 
 def create(settings: ActorSettings) -> OpenAIActor:
