@@ -15,44 +15,16 @@ import pytest
 from pydantic import BaseModel
 
 from integration.conftest import Backend
+from integration.onegpu import A, B, ItemIn, N, actors, one_gpu
 from turing import Executor, LLMStep, Orchestrator, Project, Registry, Sink, Source, Workflow
-from turing.actors.affinity import AffinityActor, HostScheduler
-from turing.actors.base import Actor
-from turing.actors.managed import ManagedActor
-from turing.actors.settings import ActorSettings
-from turing.providers import create
+from turing.actors.affinity import HostScheduler
+from turing.sim import Simulator
 from turing.store import Store
-
-try:
-    import starlette  # noqa: F401
-    import uvicorn  # noqa: F401
-
-    from turing.sim import ModelLatency, SimConfig, Simulator
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    pytest.skip(f"simulator not available: {exc}", allow_module_level=True)
-
-A = "qwen2.5:7b"
-B = "llama3.1:8b"
-N = 12
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    fixed = ModelLatency(ttft_s=0.2, tokens_per_s=0.0, jitter=0.0)
-    config = SimConfig(
-        name="one-gpu",
-        models={A: fixed, B: fixed},
-        swap_s=2.0,
-        models_resident=1,
-        time_scale=0.01,
-    )
-    with Simulator(config) as running:
-        yield running
-
-
-class ItemIn(BaseModel):
-    item_id: int
-    text: str
+    yield from one_gpu()
 
 
 class Label(BaseModel):
@@ -105,15 +77,6 @@ def one_step(name: str, actor: str, table: str, out: type[BaseModel], field: str
 
 LABEL = one_step("label_items", "a", "labels", Label, "label")
 SUMMARIZE = one_step("summarize_items", "b", "summaries", Summary, "summary")
-
-
-def actors(sim: Simulator, host: HostScheduler | None) -> dict[str, Actor]:
-    out: dict[str, Actor] = {}
-    for name, model in (("a", A), ("b", B)):
-        settings = ActorSettings.parse(f"ollama:{model}", base_url=sim.url, max_retries=0)
-        actor: Actor = ManagedActor(create(settings), settings)
-        out[name] = actor if host is None else AffinityActor(actor, host)
-    return out
 
 
 def fresh(backend: Backend, which: str) -> Store:

@@ -21,46 +21,18 @@ import pytest
 from pydantic import BaseModel
 
 from integration.conftest import Backend
+from integration.onegpu import A, B, ItemIn, N, actors, one_gpu
 from turing import Executor, LLMStep, Orchestrator, Project, Registry, Sink, Workflow
-from turing.actors.affinity import AffinityActor, HostScheduler, host_key
-from turing.actors.base import Actor
-from turing.actors.managed import ManagedActor
-from turing.actors.settings import ActorSettings
+from turing.actors.affinity import HostScheduler, host_key
 from turing.actors.shared_host import LocalDemand, SharedHost
 from turing.orchestrator import Report
-from turing.providers import create
+from turing.sim import Simulator
 from turing.store import Store
-
-try:
-    import starlette  # noqa: F401
-    import uvicorn  # noqa: F401
-
-    from turing.sim import ModelLatency, SimConfig, Simulator
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    pytest.skip(f"simulator not available: {exc}", allow_module_level=True)
-
-A = "qwen2.5:7b"
-B = "llama3.1:8b"
-N = 12
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    fixed = ModelLatency(ttft_s=0.2, tokens_per_s=0.0, jitter=0.0)
-    config = SimConfig(
-        name="one-gpu",
-        models={A: fixed, B: fixed},
-        swap_s=2.0,
-        models_resident=1,
-        time_scale=0.01,
-    )
-    with Simulator(config) as running:
-        yield running
-
-
-class ItemIn(BaseModel):
-    item_id: int
-    text: str
+    yield from one_gpu()
 
 
 class Answer(BaseModel):
@@ -94,14 +66,6 @@ def seed(backend: Backend, which: str) -> None:
             store.enqueue(wf.name, wf.version, items)
     finally:
         store.close()
-
-
-def actors(sim: Simulator, host: HostScheduler) -> dict[str, Actor]:
-    out: dict[str, Actor] = {}
-    for name, model in (("a", A), ("b", B)):
-        settings = ActorSettings.parse(f"ollama:{model}", base_url=sim.url, max_retries=0)
-        out[name] = AffinityActor(ManagedActor(create(settings), settings), host)
-    return out
 
 
 def run_workers(sim: Simulator, backend: Backend, which: str, *, shared: bool) -> int:
