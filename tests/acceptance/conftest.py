@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from turing.store.db import connect
+
+PG_DSN = os.environ.get("TURING_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @dataclass
@@ -58,3 +64,43 @@ def project(tmp_path: Path) -> Callable[[str, str], Path]:
         return tmp_path
 
     return make
+
+
+def _pg_available() -> bool:
+    try:
+        connect(PG_DSN).close()
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def scratch_database(backend: str, folder: Path, statements: list[str]) -> Iterator[str]:
+    """A database URL for one test: a SQLite file in `folder`, or a fresh PostgreSQL schema
+    (dropped afterwards; skipped without PostgreSQL unless TURING_REQUIRE_PG=1), with
+    `statements` run first."""
+    schema = None
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'items.db'}"
+    else:
+        if not _pg_available():
+            if os.environ.get("TURING_REQUIRE_PG") == "1":
+                pytest.fail(
+                    f"PostgreSQL required (TURING_REQUIRE_PG=1) but not reachable at {PG_DSN}"
+                )
+            pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+        url = f"{PG_DSN}?schema={schema}"
+    db = connect(url)
+    with db.tx() as tx:
+        for statement in statements:
+            tx.sql(statement)
+    db.close()
+    try:
+        yield url
+    finally:
+        if schema:
+            db = connect(PG_DSN)
+            with db.tx() as tx:
+                tx.sql(f"DROP SCHEMA {schema} CASCADE")
+            db.close()

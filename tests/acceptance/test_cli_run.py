@@ -8,19 +8,18 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from acceptance.conftest import scratch_database
 from turing.store.db import connect
 
 pytestmark = pytest.mark.acceptance
 Runner = Callable[..., Any]
 
-PG_DSN = os.environ.get("TURING_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 FLOWS = """
 import os, time
@@ -64,47 +63,19 @@ broken_source = Workflow(
 ITEMS = 300
 
 
-def _pg_available() -> bool:
-    try:
-        connect(PG_DSN).close()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'items.db'}"
-        schema = None
-    else:
-        if not _pg_available():
-            if os.environ.get("TURING_REQUIRE_PG") == "1":
-                pytest.fail(
-                    f"PostgreSQL required (TURING_REQUIRE_PG=1) but not reachable at {PG_DSN}"
-                )
-            pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
-        schema = f"t_{uuid.uuid4().hex[:10]}"
-        url = f"{PG_DSN}?schema={schema}"
-    db = connect(url)
-    with db.tx() as tx:
-        tx.sql("CREATE TABLE items (item_id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
-        tx.sql(
-            "CREATE TABLE results (item_id INTEGER PRIMARY KEY, words INTEGER NOT NULL,"
-            " worker INTEGER NOT NULL)"
-        )
-        for i in range(1, ITEMS + 1):
-            tx.sql(
-                "INSERT INTO items (item_id, text) VALUES (:i, :t)",
-                {"i": i, "t": "w " * (i % 7 + 1)},
-            )
-    db.close()
-    yield url
-    if schema:
-        db = connect(PG_DSN)
-        with db.tx() as tx:
-            tx.sql(f"DROP SCHEMA {schema} CASCADE")
-        db.close()
+    items = [
+        f"INSERT INTO items (item_id, text) VALUES ({i}, '{'w ' * (i % 7 + 1)}')"
+        for i in range(1, ITEMS + 1)
+    ]
+    ddl = [
+        "CREATE TABLE items (item_id INTEGER PRIMARY KEY, text TEXT NOT NULL)",
+        "CREATE TABLE results (item_id INTEGER PRIMARY KEY, words INTEGER NOT NULL,"
+        " worker INTEGER NOT NULL)",
+    ]
+    with scratch_database(request.param, tmp_path, ddl + items) as url:
+        yield url
 
 
 @pytest.fixture
