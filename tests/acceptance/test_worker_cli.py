@@ -344,10 +344,6 @@ def test_stats_and_prune_commands(project: Path, database: str) -> None:
 
 
 def test_schedules_from_the_project_file_fire(project: Path, database: str) -> None:
-    from turing.config import Config
-
-    if "schedules" not in Config.model_fields:
-        pytest.skip("Config has no `schedules` field yet (plug ScheduleTable into Config)")
     with (project / "turing.toml").open("a") as toml:
         toml.write(
             '\n[schedules.every_second]\ncron = "* * * * * *"\nworkflows = ["count_words"]\n'
