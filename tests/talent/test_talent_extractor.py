@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
+import talent.contracts as talent_contracts
 from talent.extractor import (
     PROFICIENCIES,
     extract_posting_skills,
@@ -138,10 +137,9 @@ def test_recall_and_precision_on_generated_postings(postings: list[Posting]) -> 
 
 
 def test_posting_output_satisfies_the_workflow_contract(postings: list[Posting]) -> None:
-    contracts = pytest.importorskip("talent.contracts")
     for posting in postings[:50]:
         result = extract_posting_skills(posting.posting_id, posting.title, posting.description)
-        contracts.JobSkills.model_validate(result)
+        talent_contracts.JobSkills.model_validate(result)
 
 
 CV = """Jane Roe
@@ -189,12 +187,11 @@ def test_profile_extraction_finds_exactly_the_generated_skills(profiles: list[Pr
 
 
 def test_profile_output_satisfies_the_workflow_contracts(profiles: list[Profile]) -> None:
-    contracts = pytest.importorskip("talent.contracts")
     for profile in profiles[:50]:
         result = extract_profile_skills(profile.profile_id, profile.cv_text)
-        contracts.ProfileSkills.model_validate(result)
+        talent_contracts.ProfileSkills.model_validate(result)
         legacy = extract_profile_skills_legacy(profile.profile_id, profile.cv_text)
-        contracts.LegacyProfileSkills.model_validate(legacy)
+        talent_contracts.LegacyProfileSkills.model_validate(legacy)
 
 
 def test_long_lines_give_clipped_evidence() -> None:

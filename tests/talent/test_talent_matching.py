@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import talent.contracts as talent_contracts
 from talent.extractor import extract_profile_skills
 from talent.generator import build_database
 from talent.matching import CV_TEXT, EXTRACTED, Candidate, load_candidates, rank_candidates
@@ -74,9 +75,8 @@ def test_custom_taxonomy() -> None:
 
 
 def test_output_satisfies_the_workflow_contract() -> None:
-    contracts = pytest.importorskip("talent.contracts")
     for match in rank_candidates(POSTING, [(1, {"Python": 1.0}), (2, {"Django": 1.0})]):
-        contracts.Candidate.model_validate(match)
+        talent_contracts.Candidate.model_validate(match)
 
 
 @pytest.fixture

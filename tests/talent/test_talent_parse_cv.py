@@ -7,6 +7,7 @@ import string
 
 import pytest
 
+import talent.contracts as talent_contracts
 from talent._text import load_data
 from talent.extractor import parse_cv
 from talent.generator import Profile, families
@@ -18,9 +19,8 @@ def test_every_generated_cv_parses_to_its_ground_truth(profiles: list[Profile]) 
 
 
 def test_parsed_cvs_satisfy_the_workflow_contract(profiles: list[Profile]) -> None:
-    contracts = pytest.importorskip("talent.contracts")
     for profile in profiles[:50]:
-        contracts.ParsedCV.model_validate(parse_cv(profile.cv_text))
+        talent_contracts.ParsedCV.model_validate(parse_cv(profile.cv_text))
 
 
 def test_title_and_company_pools_keep_the_role_word_heuristic_sound() -> None:
