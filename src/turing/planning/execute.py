@@ -114,14 +114,28 @@ class PlanRunner:
         self.poll_s = poll_s
 
     # ----------------------------------------------------------------- preflight
-    def fan_out(self, step: PlanStep) -> int:
-        """How many items `step` would fan out to now (at most the limit + 1)."""
+    def _source_rows(self, step: PlanStep) -> list[dict[str, Any]]:
+        """The step's filtered source rows now: at most its cap + 1 (to see an overflow)."""
         assert step.for_each is not None
         wf = self.orch.registry.get(step.workflow)
         assert wf.source is not None
         cap = step.for_each.limit or self.limits.max_fan_out
         with self.orch.store.db.read() as tx:
-            return len(wf.source.select(tx, step.for_each.filters, limit=cap + 1))
+            return wf.source.select(tx, step.for_each.filters, limit=cap + 1)
+
+    def _too_big(self, step: PlanStep, n: int) -> str | None:
+        """Why `n` items are too many for the step (an explicit limit just cuts them)."""
+        assert step.for_each is not None
+        if step.for_each.limit is not None or n <= self.limits.max_fan_out:
+            return None
+        return (
+            f"{step.id} ({step.workflow}): fans out to more than "
+            f"{self.limits.max_fan_out} tasks; narrow its filters or set for_each.limit"
+        )
+
+    def fan_out(self, step: PlanStep) -> int:
+        """How many items `step` would fan out to now (at most the limit + 1)."""
+        return len(self._source_rows(step))
 
     def check(self, plan: Plan) -> dict[str, int]:
         """Fan-out per `for_each` step as the database stands; PlanError when one is too big.
@@ -132,11 +146,8 @@ class PlanRunner:
             if step.for_each is None:
                 continue
             counts[step.id] = n = self.fan_out(step)
-            if step.for_each.limit is None and n > self.limits.max_fan_out:
-                errors.append(
-                    f"{step.id} ({step.workflow}): fans out to more than "
-                    f"{self.limits.max_fan_out} tasks; narrow its filters or set for_each.limit"
-                )
+            if problem := self._too_big(step, n):
+                errors.append(problem)
         if errors:
             raise PlanError(errors, plan=plan.as_dict())
         return counts
@@ -249,18 +260,10 @@ class PlanRunner:
     # -------------------------------------------------------------- for_each
     def _items(self, step: PlanStep, wf: Workflow) -> list[tuple[str, dict[str, Any]]]:
         assert step.for_each is not None and wf.source is not None
-        cap = step.for_each.limit or self.limits.max_fan_out
-        with self.orch.store.db.read() as tx:
-            rows = wf.source.select(tx, step.for_each.filters, limit=cap + 1)
-        if len(rows) > cap:
-            if step.for_each.limit is None:
-                raise PlanError(
-                    [
-                        f"{step.id} ({step.workflow}): fans out to more than {cap} tasks; "
-                        "narrow its filters or set for_each.limit"
-                    ]
-                )
-            rows = rows[:cap]
+        rows = self._source_rows(step)
+        if problem := self._too_big(step, len(rows)):
+            raise PlanError([problem])
+        rows = rows[: step.for_each.limit or self.limits.max_fan_out]
         key = wf.source.key or wf.subject_key
         assert key is not None
         literals = step.literals()
