@@ -8,6 +8,11 @@ default: every task the owner still holds gets `now + lease_s`, guarded by owner
 another process reclaimed meanwhile is left alone (and the late result is discarded when the
 owner tries to complete it).
 
+The statement lives in `turing.store.leases.LeaseStore.extend`: on PostgreSQL it locks the
+rows in id order and skips rows another transaction holds, so a heartbeat cannot deadlock
+with claims or completions. A failed beat is logged as a warning on the `turing.leases`
+logger ("heartbeat failed ...") and the thread keeps beating.
+
 `turing worker` and `turing run` (`Orchestrator.aprocess`) both beat; see
 `Orchestrator.hold_leases`, which lets nested users (the worker around each processing round)
 share one thread.
@@ -15,20 +20,22 @@ share one thread.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
+from turing.store.leases import LeaseStore
 from turing.store.store import Store
 
 Log = Callable[[str], None]
 
+logger = logging.getLogger(__name__)
+
 
 def extend_leases(store: Store, owner: str, lease_s: float) -> int:
     """Push the lease of every task `owner` holds to now + `lease_s`; how many there were."""
-    with store.db.tx() as tx:
-        n: int = tx.x("extend_leases", owner=owner, until=time.time() + lease_s)
-    return n
+    return LeaseStore(store.db).extend(owner, time.time() + lease_s)
 
 
 def heartbeat_interval(lease_s: float) -> float:
@@ -52,7 +59,7 @@ class LeaseHeartbeat(threading.Thread):
         self.owner = owner
         self.lease_s = lease_s
         self.every_s = every_s if every_s is not None else heartbeat_interval(lease_s)
-        self.log = log or (lambda message: None)
+        self.log = log  # besides the `turing.leases` logger, e.g. the CLI's console
         self.beats = 0
         self._halt = threading.Event()
 
@@ -62,7 +69,10 @@ class LeaseHeartbeat(threading.Thread):
                 extend_leases(self.store, self.owner, self.lease_s)
                 self.beats += 1
             except Exception as exc:  # keep beating: the database may come back
-                self.log(f"heartbeat failed ({type(exc).__name__}: {exc})")
+                message = f"heartbeat failed ({type(exc).__name__}: {exc})"
+                logger.warning("%s; owner %s keeps beating", message, self.owner)
+                if self.log is not None:
+                    self.log(message)
 
     def stop(self) -> None:
         """Stop beating and wait for a beat in progress to end."""

@@ -46,9 +46,9 @@ from croniter import croniter  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from turing.errors import ConfigError, TuringError
+from turing.store.schedules import Tick, TickStore
 
 if TYPE_CHECKING:  # kept light: turing.config imports this module for ScheduleTable
-    from turing.store.db import Row
     from turing.store.store import Store
     from turing.workflow import Workflow
 
@@ -180,11 +180,7 @@ def when(ts: float | None, zone: str = "UTC") -> str:
 # ---------------------------------------------------------------- ticks in the database
 def claim_tick(store: Store, schedule: str, tick_at: float, worker: str) -> bool:
     """Try to fire a tick: True for exactly one caller per (schedule, tick), ever."""
-    with store.db.tx() as tx:
-        n: int = tx.x(
-            "claim_tick", schedule=schedule, tick_at=tick_at, worker=worker, now=time.time()
-        )
-    return n == 1
+    return TickStore(store.db).claim(schedule, tick_at, worker, time.time())
 
 
 def finish_tick(
@@ -196,28 +192,18 @@ def finish_tick(
     tasks: int,
     error: str | None = None,
 ) -> None:
-    with store.db.tx() as tx:
-        tx.x(
-            "finish_tick",
-            schedule=schedule,
-            tick_at=tick_at,
-            worker=worker,
-            now=time.time(),
-            tasks=tasks,
-            error=error[:2000] if error else None,
-        )
+    TickStore(store.db).finish(
+        schedule, tick_at, worker, time.time(), tasks=tasks, error=error[:2000] if error else None
+    )
 
 
-def last_ticks(store: Store) -> dict[str, Row]:
+def last_ticks(store: Store) -> dict[str, Tick]:
     """The newest fired tick of every schedule that ever fired."""
-    with store.db.read() as tx:
-        return {r["schedule"]: r for r in tx.q("last_ticks")}
+    return TickStore(store.db).last()
 
 
-def ticks(store: Store, schedule: str | None = None) -> list[Row]:
-    with store.db.read() as tx:
-        rows: list[Row] = tx.q("list_ticks", any_schedule=schedule is None, schedule=schedule or "")
-    return rows
+def ticks(store: Store, schedule: str | None = None) -> list[Tick]:
+    return TickStore(store.db).list(schedule)
 
 
 def resolve_workflows(

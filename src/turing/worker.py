@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -44,6 +43,7 @@ from turing.orchestrator import BatchLimits, Discovery, OnResult, Orchestrator, 
 from turing.result import RunResult
 from turing.schedules import Schedule, claim_tick, finish_tick, resolve_workflows, when
 from turing.sources import input_of, subject_of
+from turing.store.leases import LeaseStore
 from turing.store.store import Store, TaskRow
 
 Log = Callable[[str], None]
@@ -495,20 +495,7 @@ def discover_new(
 
 def owned_tasks(store: Store, owner: str) -> list[TaskRow]:
     """The tasks `owner` holds (status running, its lease)."""
-    with store.db.read() as tx:
-        rows = tx.q("owned_tasks", owner=owner)
-    return [
-        TaskRow(
-            r["id"],
-            r["workflow"],
-            r["version"],
-            r["subject"],
-            json.loads(r["input"]),
-            r["attempts"],
-            r["priority"],
-        )
-        for r in rows
-    ]
+    return LeaseStore(store.db).owned(owner)
 
 
 class _WorkerLimits(BatchLimits):

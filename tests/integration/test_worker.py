@@ -172,7 +172,7 @@ def test_three_worker_processes_fire_each_tick_exactly_once(
     store = backend.store()
     try:
         fired = ticks(store, "every_second")
-        tick_times = [r["tick_at"] for r in fired]
+        tick_times = [r.tick_at for r in fired]
         assert len(tick_times) >= 4, fired
         assert len(set(tick_times)) == len(tick_times)
         assert all(t == int(t) for t in tick_times), "ticks sit on the cron grid (whole seconds)"
@@ -181,12 +181,12 @@ def test_three_worker_processes_fire_each_tick_exactly_once(
         # every tick ran exactly once: one discovery each, so one probe task each
         tasks = rows(store, "SELECT COUNT(*) AS n FROM turing_tasks WHERE workflow = 'probe'")
         assert tasks[0]["n"] == len(fired)
-        assert all(r["finished_at"] is not None and r["tasks"] == 1 for r in fired), fired
+        assert all(r.finished_at is not None and r.tasks == 1 for r in fired), fired
         # each worker ran exactly the ticks it won, and the three together ran them all
         won = sorted(t["tick_at"] for s in summaries for t in s["ticks"])
         assert won == tick_times
         by_worker = {s["worker"]: len(s["ticks"]) for s in summaries}
-        assert {r["worker"] for r in fired} <= set(by_worker)
+        assert {r.worker for r in fired} <= set(by_worker)
         assert sum(by_worker.values()) == len(fired)
         # and the probe tasks were processed by the workers, none left running
         assert rows(store, "SELECT DISTINCT status FROM turing_tasks") in (
@@ -218,8 +218,8 @@ def test_missed_ticks_fire_only_the_latest_and_once(stores: Callable[[], Store])
         return Worker(orch, schedules=[every5], clock=clock, tick_poll_s=0.02, idle_s=0.02)
 
     a = Running(worker(first, "a"))
-    wait_for(lambda: len(ticks(first)) == 1 and ticks(first)[0]["finished_at"])
-    assert [r["tick_at"] for r in ticks(first)] == [ts("2024-01-01T00:05:00")]
+    wait_for(lambda: len(ticks(first)) == 1 and ticks(first)[0].finished_at)
+    assert [r.tick_at for r in ticks(first)] == [ts("2024-01-01T00:05:00")]
     wait_for(lambda: _statuses(first).get("succeeded") == 10)
 
     clock.now = ts("2024-01-01T00:31:10")  # five more ticks went by at once
@@ -228,11 +228,11 @@ def test_missed_ticks_fire_only_the_latest_and_once(stores: Callable[[], Store])
     time.sleep(0.3)
     sa, sb = a.stop(), b.stop()
     expected = [ts("2024-01-01T00:05:00"), ts("2024-01-01T00:30:00")]
-    assert [r["tick_at"] for r in ticks(first)] == expected
+    assert [r.tick_at for r in ticks(first)] == expected
     assert [t.tick_at for t in sa.ticks] == expected
     assert sb.ticks == []
     assert [t.tasks for t in sa.ticks] == [10, 0]  # the second found nothing new
-    assert all(r["worker"] == "a" for r in ticks(first))
+    assert all(r.worker == "a" for r in ticks(first))
 
 
 def test_max_tasks_caps_new_tasks_per_tick_and_failures_do_not_starve_it(
@@ -275,7 +275,7 @@ def test_a_discover_false_schedule_processes_queued_work_only_on_its_ticks(
     summary = running.stop()
     assert _statuses(store) == {"succeeded": 8, "pending": 2}
     assert [t.tasks for t in summary.ticks] == [4, 4]
-    assert [r["tasks"] for r in ticks(store)] == [4, 4]
+    assert [r.tasks for r in ticks(store)] == [4, 4]
 
 
 # --------------------------------------------------------------------- heartbeats

@@ -3,9 +3,19 @@
 
 -- name: extend_leases
 -- Heartbeat: every task this worker still holds keeps its lease (guarded by owner, so a
--- task another worker reclaimed meanwhile is left alone).
+-- task another worker reclaimed meanwhile is left alone). The rows are locked in id order
+-- and a row another transaction holds is skipped, not waited for: a plain multi-row UPDATE
+-- locks in scan order and deadlocked with other multi-row updates of the same rows. A
+-- skipped row is being completed by us or reclaimed after its lease ran out; the next beat
+-- extends it if it is still ours. NO KEY UPDATE is the lock the UPDATE itself takes.
 UPDATE turing_tasks SET lease_expires_at = :until
-WHERE status = 'running' AND lease_owner = :owner;
+WHERE id IN (
+    SELECT id FROM turing_tasks
+    WHERE status = 'running' AND lease_owner = :owner
+    ORDER BY id
+    FOR NO KEY UPDATE SKIP LOCKED
+)
+  AND status = 'running' AND lease_owner = :owner;
 
 -- name: owned_tasks
 SELECT id, workflow, version, subject, input, attempts, priority FROM turing_tasks

@@ -3,7 +3,8 @@
 
 -- name: extend_leases
 -- Heartbeat: every task this worker still holds keeps its lease (guarded by owner, so a
--- task another worker reclaimed meanwhile is left alone).
+-- task another worker reclaimed meanwhile is left alone). SQLite serialises writers, so
+-- unlike PostgreSQL's (rows locked in id order, locked ones skipped) it cannot deadlock.
 UPDATE turing_tasks SET lease_expires_at = :until
 WHERE status = 'running' AND lease_owner = :owner;
 
