@@ -40,6 +40,7 @@ from typing import Any
 
 from turing.registry import Registry
 from turing.steps import LLMStep
+from turing.store.stats import StatsStore
 from turing.store.store import Store
 
 MIN_SAMPLES = 100
@@ -215,10 +216,6 @@ class Stats:
         }
 
 
-def _filter(workflows: Sequence[str] | None) -> dict[str, Any]:
-    return {"any_workflow": not workflows, "workflows": list(workflows or [])}
-
-
 def collect_stats(
     store: Store,
     *,
@@ -229,55 +226,47 @@ def collect_stats(
     """Numbers over the runs that finished in [since, until] (until defaults to now)."""
     until = time.time() if until is None else until
     stats = Stats(since, until, list(workflows) if workflows else None)
-    window = {"since": since, "until": until, **_filter(workflows)}
-    with store.db.read() as tx:
-        groups = tx.q("stats_runs", **window)
-        durations = tx.q("stats_run_durations", **window)
-        latencies = tx.q("stats_call_latencies", **window)
-        repairs = tx.q("stats_repairs", **window)
-    for g in groups:
-        n, status = int(g["n"]), str(g["status"])
-        wf = stats.per_workflow.setdefault(g["workflow"], WorkflowStats())
-        finished_tasks = int(g["tasks"] or 0) if status in ("succeeded", "failed") else 0
-        tokens_in, tokens_out = int(g["input_tokens"] or 0), int(g["output_tokens"] or 0)
-        cost = float(g["cost"] or 0.0)
+    window = StatsStore(store.db).window(since, until, workflows)
+    for g in window.groups:
+        wf = stats.per_workflow.setdefault(g.workflow, WorkflowStats())
+        finished_tasks = g.tasks if g.status in ("succeeded", "failed") else 0
         for target in (stats, wf):
-            target.runs += n
+            target.runs += g.n
             target.tasks += finished_tasks
-            target.by_status[status] += n
-            target.input_tokens += tokens_in
-            target.output_tokens += tokens_out
-            target.cost += cost
-        if status == "failed":
-            stats.failures[g["error_kind"] or "unknown"] += n
-        stats.calls += int(g["calls"] or 0)
-        stats.cached += int(g["cached"] or 0)
-        stats.reasks += int(g["reasks"] or 0)
-        stats.retries += int(g["retries"] or 0)
-        stats.repairs += int(g["repairs"] or 0)
-        first, last = g["first_started"], g["last_finished"]
+            target.by_status[g.status] += g.n
+            target.input_tokens += g.input_tokens
+            target.output_tokens += g.output_tokens
+            target.cost += g.cost
+        if g.status == "failed":
+            stats.failures[g.error_kind or "unknown"] += g.n
+        stats.calls += g.calls
+        stats.cached += g.cached
+        stats.reasks += g.reasks
+        stats.retries += g.retries
+        stats.repairs += g.repairs
+        first, last = g.first_started, g.last_finished
         if first is not None and (stats.first_started is None or first < stats.first_started):
-            stats.first_started = float(first)
+            stats.first_started = first
         if last is not None and (stats.last_finished is None or last > stats.last_finished):
-            stats.last_finished = float(last)
+            stats.last_finished = last
     by_workflow: dict[str, list[float]] = defaultdict(list)
-    for r in durations:
-        by_workflow[r["workflow"]].append(float(r["duration_ms"]))
+    for d in window.durations:
+        by_workflow[d.workflow].append(d.duration_ms)
     for name, values in by_workflow.items():
         stats.per_workflow.setdefault(name, WorkflowStats()).duration = Percentiles.of(values)
     steps: dict[tuple[str, str], list[float]] = defaultdict(list)
     actors: dict[str, list[float]] = defaultdict(list)
-    for r in latencies:
-        if r["cached"]:
+    for c in window.latencies:
+        if c.cached:
             continue
-        key, ms = (r["workflow"], r["step"]), float(r["latency_ms"])
-        steps[key].append(ms)
-        actors[r["actor"]].append(ms)
-        if not r["retries"]:
-            stats.single_tries.setdefault(key, []).append(ms)
+        key = (c.workflow, c.step)
+        steps[key].append(c.latency_ms)
+        actors[c.actor].append(c.latency_ms)
+        if not c.retries:
+            stats.single_tries.setdefault(key, []).append(c.latency_ms)
     stats.steps = {k: p for k, v in steps.items() if (p := Percentiles.of(v)) is not None}
     stats.actors = {k: p for k, v in actors.items() if (p := Percentiles.of(v)) is not None}
-    stats.repairs_by_kind = Counter({r["kind"]: int(r["n"]) for r in repairs})
+    stats.repairs_by_kind = Counter(window.repairs)
     return stats
 
 
@@ -404,29 +393,20 @@ def prune(
 ) -> PruneCounts:
     """Delete history older than `cutoff` (see the module docstring); counts what went."""
     out = PruneCounts(cutoff, dry_run, tasks)
-    with store.db.read() as tx:
-        row = tx.one("prune_counts", cutoff=cutoff)
-    assert row is not None
-    older_tasks = int(row["tasks"] or 0)
+    history = StatsStore(store.db)
+    older = history.prunable(cutoff)
     if dry_run:
-        out.runs, out.calls, out.repairs, out.ticks = (
-            int(row[k] or 0) for k in ("runs", "calls", "repairs", "ticks")
-        )
-        out.tasks, out.tasks_kept = (older_tasks, 0) if tasks else (0, older_tasks)
+        out.runs, out.calls, out.repairs = older.runs, older.calls, older.repairs
+        out.ticks = older.ticks
+        out.tasks, out.tasks_kept = (older.tasks, 0) if tasks else (0, older.tasks)
         return out
     while True:  # runs in batches: each its own short transaction
-        with store.db.tx() as tx:
-            ids = [int(r["id"]) for r in tx.q("prune_run_ids", cutoff=cutoff, limit=batch)]
-            if not ids:
-                break
-            out.calls += tx.x("prune_calls", ids=ids)
-            out.repairs += tx.x("prune_repairs", ids=ids)
-            out.runs += tx.x("prune_runs", ids=ids)
-        if len(ids) < batch:
+        pruned = history.prune_runs(cutoff, batch)
+        out.runs += pruned.runs
+        out.calls += pruned.calls
+        out.repairs += pruned.repairs
+        if pruned.batch < batch:
             break
-    with store.db.tx() as tx:
-        out.ticks = tx.x("prune_ticks", cutoff=cutoff)
-        if tasks:
-            out.tasks = tx.x("prune_tasks", cutoff=cutoff)
-    out.tasks_kept = 0 if tasks else older_tasks
+    out.ticks, out.tasks = history.prune_ticks_and_tasks(cutoff, tasks=tasks)
+    out.tasks_kept = 0 if tasks else older.tasks
     return out
