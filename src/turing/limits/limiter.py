@@ -11,10 +11,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import inf
-from typing import Any
 
 from turing.limits.spec import Concurrency, LimitError, LimitKey, Rate
-from turing.store.db import Database, Row
+from turing.store.db import Database
+from turing.store.limits import Grant, LimitStore, LimitTx, Slot, Usage
 
 log = logging.getLogger("turing.limits")
 
@@ -84,6 +84,7 @@ class Limiter:
         if slot_ttl <= 0 or poll_interval <= 0 or max_sleep <= 0:
             raise ValueError("slot_ttl, poll_interval and max_sleep must be positive")
         self.db = db
+        self.rows = LimitStore(db)
         self.holder = holder
         self.clock = clock
         self.slot_ttl = slot_ttl
@@ -115,18 +116,16 @@ class Limiter:
         self._ensure(ids)
         rates = [k for k in unique.values() if isinstance(k.limit, Rate)]
         slots = [k for k in unique.values() if isinstance(k.limit, Concurrency)]
-        with self.db.tx() as tx:
-            locked = tx.q("limit_lock", keys=ids)
-            if len(locked) != len(ids):  # a lock row went missing: create it again
+        with self.rows.tx() as tx:
+            if tx.lock(ids) != len(ids):  # a lock row went missing: create it again
                 self._known.difference_update(ids)
                 raise _Retry
             now = self.clock()
             usage = self._usage(tx, rates, slots, now)
-            latest = max((r["latest"] for r in usage.values() if r["latest"] is not None),
-                         default=now)  # fmt: skip
+            latest = max((u.latest for u in usage.values() if u.latest is not None), default=now)
             if latest > now:
                 # another worker's clock runs ahead: record grants in order all the same
-                now = float(latest)
+                now = latest
                 usage = self._usage(tx, rates, slots, now)
             self._prune(tx, rates, slots, now)
             waits = self._rate_waits(tx, rates, usage, now, tokens)
@@ -134,43 +133,27 @@ class Limiter:
             if waits:
                 return _combine(waits)
             if rates:
-                tx.many(
-                    "limit_insert_grant",
-                    [
-                        {
-                            "key": k.id,
-                            "permit": permit_id,
-                            "granted_at": now,
-                            "amount": tokens if k.is_tokens else 1,
-                        }
-                        for k in rates
-                    ],
+                tx.insert_grants(
+                    [Grant(k.id, permit_id, now, tokens if k.is_tokens else 1) for k in rates]
                 )
             if slots:
                 expires = now + self.slot_ttl
-                tx.many(
-                    "limit_insert_slot",
-                    [
-                        {"permit": permit_id, "key": k.id, "holder": self.holder,
-                         "expires_at": expires}
-                        for k in slots
-                    ],
-                )  # fmt: skip
+                tx.insert_slots([Slot(permit_id, k.id, self.holder, expires) for k in slots])
         return Permit(permit_id, self.holder, tuple(unique[i] for i in ids), tokens, now)
 
     @staticmethod
-    def _usage(tx: Any, rates: list[LimitKey], slots: list[LimitKey], now: float) -> dict[str, Row]:
+    def _usage(
+        tx: LimitTx, rates: list[LimitKey], slots: list[LimitKey], now: float
+    ) -> dict[str, Usage]:
         """One query: what each key has in use now (grants in the window, live slots)."""
-        rows = tx.q(
-            "limit_usage",
-            rate_keys=[k.id for k in rates],
-            cutoffs=[now - _rate(k).period for k in rates],
-            slot_keys=[k.id for k in slots],
-            now=now,
+        return tx.usage(
+            [k.id for k in rates],
+            [now - _rate(k).period for k in rates],
+            [k.id for k in slots],
+            now,
         )
-        return {r["key"]: r for r in rows}
 
-    def _prune(self, tx: Any, rates: list[LimitKey], slots: list[LimitKey], now: float) -> None:
+    def _prune(self, tx: LimitTx, rates: list[LimitKey], slots: list[LimitKey], now: float) -> None:
         """Delete grants that left their window and expired slots, per key at most every
         `_PRUNE_EVERY` seconds from this limiter (the usage query ignores them anyway)."""
         due = [k for k in rates + slots if now - self._pruned.get(k.id, -inf) >= _PRUNE_EVERY]
@@ -179,54 +162,53 @@ class Limiter:
         stale = [k for k in due if k.is_rate]
         if stale:
             cutoffs = [now - _rate(k).period for k in stale]
-            tx.x("limit_prune_grants", keys=[k.id for k in stale], cutoffs=cutoffs)
+            tx.prune_grants([k.id for k in stale], cutoffs)
         expired = [k.id for k in due if not k.is_rate]
         if expired:
-            tx.x("limit_prune_slots", keys=expired, now=now)
+            tx.prune_slots(expired, now)
         for key in due:
             self._pruned[key.id] = now
 
     def _rate_waits(
-        self, tx: Any, rates: list[LimitKey], usage: dict[str, Row], now: float, tokens: int
+        self, tx: LimitTx, rates: list[LimitKey], usage: dict[str, Usage], now: float, tokens: int
     ) -> list[tuple[float, LimitKey, str]]:
         waits = []
         for key in rates:
             rate = _rate(key)
             need = max(tokens, 1) if rate.tokens else 1
             row = usage.get(key.id)
-            in_window = int(row["used"]) if row else 0
+            in_window = row.used if row else 0
             excess = in_window + need - rate.amount
             if excess <= 0:
                 continue
             cutoff = now - rate.period
-            first = tx.one("limit_grant_frees_at", key=key.id, cutoff=cutoff, excess=excess)
+            first = tx.frees_at(key.id, cutoff, excess)
             # None only if the grants changed under the lock (they cannot): retry soon
-            frees = float(first["granted_at"]) + rate.period if first else now + _MIN_SLEEP
+            frees = first + rate.period if first is not None else now + _MIN_SLEEP
             what = f"{in_window} of {rate.amount}" + (" tokens" if rate.tokens else "")
             asked = f", asking {need}" if rate.tokens else ""
             waits.append((frees - now, key, f"{key}: {what} used in the window{asked}"))
         return waits
 
     def _slot_waits(
-        self, slots: list[LimitKey], usage: dict[str, Row], now: float
+        self, slots: list[LimitKey], usage: dict[str, Usage], now: float
     ) -> list[tuple[float, LimitKey, str]]:
         waits = []
         for key in slots:
             row = usage.get(key.id)
             limit = _slots(key).slots
-            if row is None or int(row["used"]) < limit:
+            if row is None or row.used < limit:
                 continue
-            hint = min(self.poll_interval, float(row["first_expiry"]) - now)
-            waits.append((hint, key, f"{key}: {int(row['used'])} of {limit} slots held"))
+            expiry = row.first_expiry if row.first_expiry is not None else now
+            hint = min(self.poll_interval, expiry - now)
+            waits.append((hint, key, f"{key}: {row.used} of {limit} slots held"))
         return waits
 
     def _ensure(self, ids: list[str]) -> None:
         missing = [i for i in ids if i not in self._known]
         if not missing:
             return
-        now = self.clock()
-        with self.db.tx() as tx:
-            tx.many("limit_ensure", [{"key": i, "now": now} for i in missing])
+        self.rows.ensure(missing, self.clock())
         self._known.update(missing)
 
     async def acquire(
@@ -288,11 +270,11 @@ class Limiter:
         tokens = [k for k in permit.keys if k.is_tokens] if tokens_used is not None else []
         if not slots and not tokens:
             return
-        with self.db.tx() as tx:
+        with self.rows.tx() as tx:
             if tokens:
                 self._settle(tx, permit, tokens, tokens_used or 0)
             if slots:
-                tx.x("limit_release_slots", permit=permit.id)
+                tx.release_slots(permit.id)
         self._notify()
 
     def settle(self, permit: Permit, actual_tokens: int) -> None:
@@ -301,33 +283,23 @@ class Limiter:
         tokens = [k for k in permit.keys if k.is_tokens]
         if not tokens:
             return
-        with self.db.tx() as tx:
+        with self.rows.tx() as tx:
             self._settle(tx, permit, tokens, actual_tokens)
         if actual_tokens < permit.tokens:
             self._notify()
 
-    def _settle(self, tx: Any, permit: Permit, keys: list[LimitKey], actual: int) -> None:
+    def _settle(self, tx: LimitTx, permit: Permit, keys: list[LimitKey], actual: int) -> None:
         if actual < 0:
             raise ValueError(f"tokens used must not be negative (got {actual})")
         # no lock needed: an acquisition that read the old amount serialises before this
-        ids = sorted(k.id for k in keys)
-        tx.x(
-            "limit_settle",
-            keys=ids,
-            granted_at=permit.granted_at,
-            permit=permit.id,
-            amount=actual,
-        )
+        tx.settle(sorted(k.id for k in keys), permit.id, permit.granted_at, actual)
 
     def heartbeat(self) -> int:
         """Renew every live slot this holder has for another `slot_ttl`; returns how many.
         Call it well within `slot_ttl` (e.g. every third of it). A slot that already
         expired is not revived: it may have been counted as free by another worker."""
         now = self.clock()
-        with self.db.tx() as tx:
-            return int(
-                tx.x("limit_heartbeat", holder=self.holder, now=now, expires_at=now + self.slot_ttl)
-            )
+        return self.rows.heartbeat(self.holder, now, now + self.slot_ttl)
 
     async def keep_alive(self, interval: float | None = None) -> None:
         """Heartbeat every `interval` seconds (default a third of `slot_ttl`) until cancelled:
@@ -343,8 +315,7 @@ class Limiter:
 
     def release_all(self) -> int:
         """Free every slot of this holder (on shutdown); returns how many."""
-        with self.db.tx() as tx:
-            n = int(tx.x("limit_release_holder", holder=self.holder))
+        n = self.rows.release_holder(self.holder)
         self._notify()
         return n
 
