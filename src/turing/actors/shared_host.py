@@ -31,14 +31,13 @@ Times are wall-clock (`time.time`): processes on several machines need clocks in
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from turing.store.db import Database
+from turing.store.hosts import Demand, HostStore, PhaseModel
 
 __all__ = ["Demand", "LocalDemand", "PhaseModel", "SharedHost", "next_phase"]
 
@@ -55,31 +54,6 @@ class LocalDemand:
     in_flight: int
     queued: int
     waiting_since: float | None = None
-
-
-@dataclass(frozen=True)
-class Demand:
-    """A live registration row: `LocalDemand` of one holder, and when it last synced."""
-
-    holder: str
-    model: str
-    in_flight: int
-    queued: int
-    waiting_since: float | None
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class PhaseModel:
-    """A model in a host's phase: when it joined, and when it was closed (None: open)."""
-
-    model: str
-    joined_at: float
-    closed_at: float | None = None
-
-    @property
-    def open(self) -> bool:
-        return self.closed_at is None
 
 
 def next_phase(
@@ -163,6 +137,7 @@ class SharedHost:
         if ttl_s <= 0 or poll_s <= 0:
             raise ValueError("ttl_s and poll_s must be positive")
         self.db = db
+        self.rows = HostStore(db)
         self.host = host
         self.holder = holder
         self.models_resident = models_resident
@@ -183,72 +158,32 @@ class SharedHost:
     def sync(self, demand: Mapping[str, LocalDemand]) -> frozenset[str]:
         """Record this holder's demand, move the phase, return the open models."""
         now = self.clock()
-        expires = now + self.ttl_s
-        with self.db.tx() as tx:
-            tx.x("host_phase_ensure", host=self.host, now=now)
-            row = tx.one("host_phase_lock", host=self.host)
-            tx.x("host_demand_clear", host=self.host, holder=self.holder)
-            rows = [
-                {
-                    "host": self.host,
-                    "holder": self.holder,
-                    "model": model,
-                    "in_flight": d.in_flight,
-                    "queued": d.queued,
-                    "waiting_since": d.waiting_since,
-                    "now": now,
-                    "expires_at": expires,
-                }
-                for model, d in sorted(demand.items())
-                if d.in_flight or d.queued
-            ]
-            if rows:
-                tx.many("host_demand_insert", rows)
+        mine = [
+            Demand(self.holder, model, d.in_flight, d.queued, d.waiting_since, now)
+            for model, d in sorted(demand.items())
+            if d.in_flight or d.queued
+        ]
+        with self.rows.locked(self.host, now) as tx:
+            tx.replace_demand(self.holder, mine, now + self.ttl_s)
             if now - self._pruned >= _PRUNE_EVERY:
-                tx.x("host_demand_prune", host=self.host, now=now)
+                tx.prune_demand(now)
                 self._pruned = now
-            live = [_demand(r) for r in tx.q("host_demand_live", host=self.host, now=now)]
-            phase = _load(row["models"] if row else "[]")
             moved = next_phase(
-                phase,
-                live,
+                tx.phase,
+                tx.live_demand(now),
                 models_resident=self.models_resident,
                 max_wait_s=self.max_wait_s,
                 now=now,
             )
-            if moved != phase:
-                tx.x("host_phase_update", host=self.host, models=_dump(moved), now=now)
+            if moved != tx.phase:
+                tx.set_phase(moved, now)
         self.syncs += 1
         return frozenset(pm.model for pm in moved if pm.open)
 
     def phase(self) -> list[PhaseModel]:
         """The phase as stored (for inspection and tests)."""
-        with self.db.tx() as tx:
-            row = tx.one("host_phase_lock", host=self.host)
-        return _load(row["models"] if row else "[]")
+        return self.rows.phase(self.host)
 
     def release_all(self) -> None:
         """Forget every registration of this holder (on shutdown)."""
-        with self.db.tx() as tx:
-            tx.x("host_demand_release_holder", holder=self.holder)
-
-
-def _demand(row: Any) -> Demand:
-    since = row["waiting_since"]
-    return Demand(
-        str(row["holder"]),
-        str(row["model"]),
-        int(row["in_flight"]),
-        int(row["queued"]),
-        None if since is None else float(since),
-        float(row["updated_at"]),
-    )
-
-
-def _load(text: str) -> list[PhaseModel]:
-    rows = json.loads(text)
-    return [PhaseModel(str(m), float(j), None if c is None else float(c)) for m, j, c in rows]
-
-
-def _dump(phase: list[PhaseModel]) -> str:
-    return json.dumps([[pm.model, pm.joined_at, pm.closed_at] for pm in phase])
+        self.rows.release_holder(self.holder)
