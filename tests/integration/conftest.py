@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +112,21 @@ def store(backend: Backend) -> Iterator[Store]:
     try:
         yield s
     finally:
+        s.close()
+
+
+@pytest.fixture
+def stores(backend: Backend) -> Iterator[Callable[[], Store]]:
+    """Open any number of stores on the test database (a worker each); closed at the end."""
+    opened: list[Store] = []
+
+    def make() -> Store:
+        s = backend.store()
+        opened.append(s)
+        return s
+
+    yield make
+    for s in opened:
         s.close()
 
 

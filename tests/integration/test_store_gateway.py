@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -29,21 +29,6 @@ from turing.store.stats import StatsStore
 OWNER = "w"
 LEASE_S = 600.0
 WAIT_S = 30.0  # an upper bound for waits on other threads, never a timing assertion
-
-
-@pytest.fixture
-def stores(backend: Backend) -> Iterator[Callable[[], Store]]:
-    """Stores on the test's one database, each with its own connection(s)."""
-    opened: list[Store] = []
-
-    def make() -> Store:
-        s = backend.store()
-        opened.append(s)
-        return s
-
-    yield make
-    for s in opened:
-        s.close()
 
 
 def running_tasks(store: Store, n: int) -> list[int]:
