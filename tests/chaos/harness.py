@@ -459,6 +459,16 @@ class Fleet:
         member.proc.send_signal(signal.SIGSTOP)
         member.frozen.append([time.time(), float("inf")])
 
+    def frozen_itself(self, member: Member, timeout: float = 30) -> None:
+        """Wait until `member` stopped itself (SIGSTOP from inside its sink) and note it."""
+        wait_for(
+            lambda: pid_state(member.pid) == "T",
+            timeout,
+            f"{member.kind} pid {member.pid} to freeze inside its completing transaction",
+            every=0.02,
+        )
+        member.frozen.append([time.time(), float("inf")])
+
     def thaw(self, member: Member) -> None:
         member.proc.send_signal(signal.SIGCONT)
         if member.frozen and member.frozen[-1][1] == float("inf"):
