@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from typing import Any
 
 from integration.domain import Calls, count_words, orchestrator, rows, tag_items
@@ -29,12 +30,20 @@ def pending_attempts(store: Store) -> set[int]:
 
 
 class CountingStore:
-    """Records the size of every claim the orchestrator asks for."""
+    """Records the size of every claim the orchestrator asks for, and the most tasks it held
+    right after a claim: claimed and not finished yet (buffered or running).
+
+    A task counts as finished when the executor returns it. Its row stays 'running' until the
+    group commit that takes it lands, so the database's count of running rows can be higher
+    (a slow commit leaves every task finished meanwhile in it); those are not held.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.asked: list[int] = []
-        self.held = 0  # the most tasks held (running) right after a claim
+        self.held = 0
+        self._claimed = self._finished = 0
+        self._lock = threading.Lock()  # claims run in a thread, tasks finish on the loop
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -42,13 +51,30 @@ class CountingStore:
     def claim(self, owner: str, limit: int, **kw: Any) -> Any:
         self.asked.append(limit)
         claimed = self.store.claim(owner, limit, **kw)
-        self.held = max(self.held, states(self.store).get("running", 0))
+        with self._lock:
+            self._claimed += len(claimed)
+            self.held = max(self.held, self._claimed - self._finished)
         return claimed
+
+    def watch(self, orch: Orchestrator) -> Orchestrator:
+        """Count the tasks `orch` finishes (its executor returned them)."""
+        run = orch.executor.run
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await run(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self._finished += 1
+
+        orch.executor.run = counted  # type: ignore[method-assign]
+        return orch
 
 
 def test_claims_ahead_of_the_free_slots(domain: Store, calls: Calls) -> None:
     counting = CountingStore(domain)
     orch = orchestrator(counting, count_words(calls), concurrency=4)  # type: ignore[arg-type]
+    counting.watch(orch)
     assert orch.prefetch >= 2
     report = orch.process_pending_tasks()
     assert report.succeeded == 10
@@ -109,6 +135,7 @@ def test_with_a_batch_limit_claims_only_fill_free_slots(domain: Store) -> None:
         concurrency=3,
         batch_limits=BatchLimits(cost=100.0),
     )
+    counting.watch(orch)
     assert orch.process_pending_tasks().succeeded == 10
     assert counting.asked[0] == 3 and max(counting.asked) <= 3
     assert counting.held <= 3
