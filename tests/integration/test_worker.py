@@ -307,7 +307,7 @@ def test_heartbeats_keep_a_long_task_from_being_reclaimed(
         assert results == [{"item_id": 1, "words": 999}]
         assert runs == [{"worker": "a", "status": "succeeded", "error_kind": None}]
         assert (sa.report.succeeded, sb.report.processed) == (1, 0)
-        assert sa.heartbeats >= 10
+        assert sa.heartbeats >= 3  # at least one per lease period the task outlived
     else:
         assert results == [{"item_id": 1, "words": 1}]  # written once, by b
         assert runs == [
