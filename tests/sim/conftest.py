@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,15 +38,43 @@ SKILLS_SCHEMA: dict[str, Any] = {
 MakeSim = Callable[..., Simulator]
 
 
+class FakeTime:
+    """Time that passes only when the simulator sleeps: each sleep moves `now` and adds to
+    `slept` at once. With `gated`, sleeps first wait until `gate` is set (from any thread)."""
+
+    def __init__(self, gated: bool = False) -> None:
+        self.now = 0.0
+        self.slept = 0.0
+        self.gate = threading.Event()
+        if not gated:
+            self.gate.set()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        while not self.gate.is_set():
+            await asyncio.sleep(0.005)
+        self.now += seconds
+        self.slept += seconds
+        await asyncio.sleep(0)
+
+
 @pytest.fixture
 def make_sim() -> Iterator[MakeSim]:
-    """`make_sim(profile="fast", responder=None, **overrides)` -> a running Simulator."""
+    """`make_sim(profile="fast", responder=None, time=None, **overrides)` -> a running
+    Simulator; with `time` (a FakeTime) its modelled latencies pass on that."""
     started: list[Simulator] = []
 
     def make(
-        profile: str = "fast", responder: Responder | None = None, **overrides: Any
+        profile: str = "fast",
+        responder: Responder | None = None,
+        time: FakeTime | None = None,
+        **overrides: Any,
     ) -> Simulator:
-        sim = Simulator(SimConfig.profile(profile, **overrides), responder=responder).start()
+        timing: dict[str, Any] = {} if time is None else {"clock": time.clock, "sleep": time.sleep}
+        config = SimConfig.profile(profile, **overrides)
+        sim = Simulator(config, responder=responder, **timing).start()
         started.append(sim)
         return sim
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
-import ollama
+import pytest
 
-from sim.conftest import MakeSim
+from sim.conftest import FakeTime, MakeSim
 from turing.sim import ModelLatency, Simulator
 
 
@@ -55,44 +54,74 @@ def test_lru_eviction_with_two_slots(make_sim: MakeSim) -> None:
 
 
 def test_swap_waits_for_in_flight_requests_and_costs_time(make_sim: MakeSim) -> None:
+    """Two qwen requests share one load; a llama request that arrives while they run waits
+    for both to finish, evicts qwen and pays its own swap. The modelled time passes on a
+    clock the test holds until the llama request is queued, so the order never depends on
+    how fast the machine is."""
     latency = ModelLatency(ttft_s=0.15, tokens_per_s=0.0, jitter=0.0)
-    sim = make_sim("gpu", time_scale=1.0, swap_s=0.1, default_latency=latency)
+    time = FakeTime(gated=True)
+    sim = make_sim("gpu", time_scale=1.0, swap_s=0.1, default_latency=latency, time=time)
+    events: list[tuple[str, str]] = []
+    load, unload = sim.engine.load, sim.engine.unload
 
-    async def go() -> list[tuple[str, float]]:
-        client = ollama.AsyncClient(host=sim.url)
-        start = time.monotonic()
+    async def loading(plan: Any) -> None:
+        await load(plan)
+        events.append(("loaded", plan.call.model))
 
-        async def one(model: str, text: str, delay: float) -> tuple[str, float]:
-            await asyncio.sleep(delay)
-            await client.chat(model=model, messages=[{"role": "user", "content": text}])
-            return model, time.monotonic() - start
+    def unloading(plan: Any) -> None:
+        unload(plan)
+        events.append(("unloaded", plan.call.model))
 
-        return await asyncio.gather(
-            one("qwen2.5:7b", "a", 0.0), one("qwen2.5:7b", "b", 0.0), one("llama3.1:8b", "c", 0.05)
-        )
+    sim.engine.load = loading  # type: ignore[method-assign]
+    sim.engine.unload = unloading  # type: ignore[method-assign]
 
-    done = dict(asyncio.run(go()))
-    # both qwen requests share one load (0.1) + ttft (0.15); llama waits, swaps, answers
-    assert 0.25 <= done["qwen2.5:7b"] < 0.5
-    assert done["llama3.1:8b"] >= 0.5
+    async def in_flight(n: int) -> dict[str, Any]:
+        for _ in range(1000):  # at most ~10 s
+            stats = await asyncio.to_thread(sim.stats)
+            if stats["in_flight"] == n:
+                return stats
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"never {n} requests in flight")
+
+    async def go() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with httpx.AsyncClient(base_url=sim.url, timeout=30) as client:
+
+            async def one(model: str, text: str) -> dict[str, Any]:
+                messages = [{"role": "user", "content": text}]
+                body = {"model": model, "messages": messages, "stream": False}
+                r = await client.post("/api/chat", json=body)
+                r.raise_for_status()
+                answer: dict[str, Any] = r.json()
+                return answer
+
+            qwen = [asyncio.create_task(one("qwen2.5:7b", t)) for t in "ab"]
+            await in_flight(2)
+            llama = asyncio.create_task(one("llama3.1:8b", "c"))
+            queued = await in_flight(3)  # llama is planned and queued behind the two
+            time.gate.set()
+            return queued, await asyncio.gather(*qwen, llama)
+
+    queued, (a, b, c) = asyncio.run(go())
+    assert queued["resident"] == ["qwen2.5:7b"] and queued["swaps"] == 1
+    qwen_done = [i for i, e in enumerate(events) if e == ("unloaded", "qwen2.5:7b")]
+    assert len(qwen_done) == 2 and events.index(("loaded", "llama3.1:8b")) > max(qwen_done)
+    # one load (0.1 s) shared by the qwen requests; llama paid its own
+    assert sorted([a["load_duration"], b["load_duration"]]) == [0, 100_000_000]
+    assert c["load_duration"] == 100_000_000
+    assert {r["prompt_eval_duration"] for r in (a, b, c)} == {150_000_000}
     stats = sim.stats()
     assert stats["swaps"] == 2 and stats["evictions"] == 1 and stats["in_flight"] == 0
 
 
 def test_latency_model_and_time_scale(make_sim: MakeSim) -> None:
     latency = ModelLatency(ttft_s=0.1, tokens_per_s=1000.0, jitter=0.0)
-    slow = make_sim("default", swap_s=0.0, default_latency=latency)
-    start = time.monotonic()
-    out = chat(slow, "qwen2.5:7b", "x" * 40)
-    elapsed = time.monotonic() - start
-    expected = 0.1 + out["eval_count"] / 1000.0
-    assert out["prompt_eval_duration"] == 100_000_000
-    assert abs(out["eval_duration"] / 1e9 - out["eval_count"] / 1000.0) < 1e-6
-    assert expected <= elapsed < expected + 0.3
-    fast = make_sim("default", swap_s=0.0, default_latency=latency, time_scale=0.0)
-    start = time.monotonic()
-    out = chat(fast, "qwen2.5:7b", "x" * 40)
-    assert time.monotonic() - start < 0.1 and out["prompt_eval_duration"] == 100_000_000
+    for scale in (1.0, 0.5, 0.0):
+        time = FakeTime()
+        sim = make_sim("default", swap_s=0.0, default_latency=latency, time_scale=scale, time=time)
+        out = chat(sim, "qwen2.5:7b", "x" * 40)
+        assert out["prompt_eval_duration"] == 100_000_000  # reported unscaled
+        assert abs(out["eval_duration"] / 1e9 - out["eval_count"] / 1000.0) < 1e-6
+        assert time.slept == pytest.approx(scale * (0.1 + out["eval_count"] / 1000.0))
 
 
 def test_per_model_latency_and_jitter(make_sim: MakeSim) -> None:

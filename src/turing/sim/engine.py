@@ -88,8 +88,21 @@ class Stats:
 
 
 class Engine:
-    def __init__(self, config: SimConfig, responder: Responder | None = None) -> None:
+    """`clock` and `sleep` are the time the modelled latencies, swaps and hangs pass on
+    (default: the event loop's clock and `asyncio.sleep`); tests pass a clock they move
+    from their sleep, so nothing depends on how fast the machine is."""
+
+    def __init__(
+        self,
+        config: SimConfig,
+        responder: Responder | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         self.config = config
+        self.clock = clock
+        self.sleep = sleep
         # Planning requests get plans (see turing.sim.planning); the rest the given responder.
         self.responder: Responder = PlanningResponder(
             responder or SchemaResponder(), config.bad_plans
@@ -197,18 +210,18 @@ class Engine:
     # -- time and residency -----------------------------------------------------------
 
     async def pause(self, seconds: float, alive: Alive | None = None) -> bool:
-        """Sleep `seconds` of real time; False when the client left or the server stops."""
+        """Sleep `seconds` (of `clock`); False when the client left or the server stops."""
         if seconds <= 0:
             return True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
+        clock = self.clock or asyncio.get_running_loop().time
+        deadline = clock() + seconds
         while True:
-            left = deadline - loop.time()
+            left = deadline - clock()
             if left <= 0:
                 return True
             if self.closing:
                 return False
-            await asyncio.sleep(min(left, 0.05))
+            await self.sleep(min(left, 0.05))
             if alive is not None and not await alive():
                 return False
 

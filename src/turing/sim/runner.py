@@ -9,6 +9,7 @@ import contextlib
 import socket
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,8 @@ class Simulator:
             client = ollama.AsyncClient(host=sim.url)
 
     `port=0` picks a free port. `stop()` (or leaving the `with`, or interpreter exit) shuts
-    it down; requests still hanging are cut short.
+    it down; requests still hanging are cut short. `clock` and `sleep`: the time modelled
+    latencies pass on (see `Engine`; called on the server's thread).
     """
 
     def __init__(
@@ -78,9 +80,11 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.config = config or SimConfig.profile("fast")
-        self.engine = Engine(self.config, responder)
+        self.engine = Engine(self.config, responder, clock=clock, sleep=sleep)
         self.host = host
         self._port = port
         self._log_level = log_level
@@ -162,11 +166,13 @@ class Simulator:
         _running.add(self)
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Shut the server down, cutting hanging requests short; True once its thread ended
+        (False if it is still running after `timeout` seconds)."""
         thread, self._thread = self._thread, None
         _running.discard(self)
         if thread is None:
-            return
+            return True
         self.engine.closing = True
         if self._server is not None:
             self._server.should_exit = True
@@ -175,6 +181,7 @@ class Simulator:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(self._stopping.set)
         thread.join(timeout)
+        return not thread.is_alive()
 
     def _on_loop(self, func: Any) -> Any:
         loop = self._loop
