@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,8 @@ def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-def test_default_database_counts_and_speed(tmp_path: Path, now: datetime) -> None:
-    started = time.perf_counter()
+def test_default_database_counts(tmp_path: Path, now: datetime) -> None:
     counts = build_database(tmp_path / "t.db", now=now)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5, f"default generation took {elapsed:.1f}s"
     assert counts["postings"] == 1200 and counts["profiles"] == 250
     assert counts["job_families"] >= 20
     assert counts["skills"] == len(load_taxonomy())

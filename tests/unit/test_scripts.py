@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -128,10 +128,8 @@ def test_async_callable_timeout() -> None:
     async def slow(data: dict[str, Any]) -> Any:
         await asyncio.sleep(10)
 
-    started = time.perf_counter()
-    with pytest.raises(ScriptError) as info:
+    with pytest.raises(ScriptError) as info:  # after 0.1 s, not the 10 s sleep
         run(ScriptStep("prep", run=slow, timeout=0.1), {})
-    assert time.perf_counter() - started < 5
     assert info.value.kind == "timeout"
     assert "no result after 0.1s" in str(info.value)
 
@@ -213,18 +211,24 @@ def test_subprocess_crash_keeps_the_tail_of_stderr() -> None:
     assert len(message) < 600
 
 
-def test_subprocess_hang_is_killed_after_timeout(tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
-    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
-    started = time.perf_counter()
+def test_subprocess_hang_is_killed_after_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[asyncio.subprocess.Process] = []
+    create = asyncio.create_subprocess_exec
+
+    async def recording(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        proc = await create(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
     with pytest.raises(ScriptError) as info:
-        run(ScriptStep("prep", command=python(code), timeout=0.5), {})
-    assert time.perf_counter() - started < 10
+        run(ScriptStep("prep", command=python("import time; time.sleep(60)"), timeout=0.5), {})
     assert info.value.kind == "timeout"
     assert "killed after 0.5s" in str(info.value)
-    pid = int(pid_file.read_text())
+    [proc] = started
+    assert proc.returncode == -signal.SIGKILL  # killed and reaped, not left running
     with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+        os.kill(proc.pid, 0)
 
 
 def test_missing_executable_is_a_crash() -> None:
