@@ -21,6 +21,7 @@ The ledger's checks (all collected, then reported together with their numbers):
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import random
@@ -323,6 +324,7 @@ class ChaosProject:
         return c.get("succeeded", 0) + c.get("failed", 0)
 
 
+@functools.cache
 def run_has_lease() -> bool:
     """Whether `turing run` takes --lease yet (issue 10)."""
     done = subprocess.run(
@@ -648,11 +650,11 @@ class Ledger:
                 self.problem(f"{m.kind} pid {m.pid} printed a traceback: {tail}")
 
     # ------------------------------------------------------------------ final run
-    def final_run(self, *, lease_option: bool = True) -> Ran:
-        """`turing run` to finish what the chaos left (repeated while tasks wait for a retry
-        time); a failure of it is a problem."""
+    def final_run(self) -> Ran:
+        """`turing run` (with --lease where it takes one) to finish what the chaos left,
+        repeated while tasks wait for a retry time; a failure of it is a problem."""
         args = ["run", "--json", "-c", "8"]
-        if lease_option:
+        if run_has_lease():
             args += ["--lease", f"{LEASE:g}"]
         done = self.project.turing(*args, timeout=180)
         for _ in range(3):

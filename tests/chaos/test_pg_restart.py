@@ -55,7 +55,7 @@ def test_postgres_restarts_mid_run(
     ledger.check_fleet()  # before stop: a worker that died of the restart shows here
     fleet.stop()
     ledger.check_fleet()
-    ledger.final_run(lease_option=False)
+    ledger.final_run()
     ledger.check_outcomes()
     dead_lettered = {s: r for s, r in ledger.failed_reasons().items() if DB_FAULT.search(r)}
     if dead_lettered:

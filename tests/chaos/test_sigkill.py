@@ -47,7 +47,7 @@ def test_sigkill_random_workers(
     ledger.check_fleet()
     # the last victim's tasks become claimable once its lease is over
     time.sleep(max(0.0, max(m.killed_at or 0 for m in fleet.members) + LEASE + 0.5 - time.time()))
-    ledger.final_run(lease_option=False)
+    ledger.final_run()
     ledger.notes.append(f"{kills} worker(s) SIGKILLed in {end - start:.1f}s; {snap.counts}")
     ledger.check_outcomes()
     ledger.check_sink_log()

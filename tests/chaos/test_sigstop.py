@@ -54,7 +54,7 @@ def test_a_worker_frozen_longer_than_its_lease(
     snap = ledger.snapshot()
     fleet.stop()
     ledger.check_fleet()
-    ledger.final_run(lease_option=False)
+    ledger.final_run()
     discarded = project.rows(
         "SELECT COUNT(*) AS n FROM turing_runs WHERE status = 'discarded' AND worker LIKE :w",
         {"w": f"%:{frozen.pid}:%"},

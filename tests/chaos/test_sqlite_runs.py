@@ -58,7 +58,7 @@ def test_three_runs_on_one_sqlite_file_one_killed(
         f"{stranded} still held by it when the other two had exited"
     )
     time.sleep(max(0.0, (victim.killed_at or 0) + LEASE + 0.5 - time.time()))
-    ledger.final_run(lease_option=has_lease)
+    ledger.final_run()
     ledger.check_outcomes()
     ledger.check_sink_log()
     ledger.check_no_running()
