@@ -8,7 +8,9 @@
     │   └── InputInvalid             ... the input, before any step ran (CLI exit code 2)
     ├── TemplateRenderError          a prompt could not be fully rendered at run time
     ├── ActorError                   an actor (model or provider) failed or is unknown
-    └── ScriptError                  a script step crashed, timed out or printed non-JSON
+    ├── ScriptError                  a script step crashed, timed out or printed non-JSON
+    └── StoreError                   Turing's database failed (connection lost, server
+                                     restarting, lock timeout): never the task's fault
 
 Errors raised inside a workflow run are caught by the executor and reported on the
 result; callers see them as exceptions only where no result object can exist yet
@@ -125,3 +127,13 @@ class ScriptError(TuringError):
         super().__init__(f"script step {step!r} {kind}: {message}")
         self.step = step
         self.kind = kind
+
+
+class StoreError(TuringError):
+    """Turing's own database failed under us: the connection dropped, the server is
+    restarting, a lock or deadlock timed out. `transient` says whether the same operation
+    may succeed later. A task that met one is released, not failed: the fault is not its."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient

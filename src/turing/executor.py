@@ -17,9 +17,9 @@ from typing import Any
 
 from turing.actors.base import Actor, Message, ModelRequest, Usage
 from turing.contracts import Contract
-from turing.errors import ActorError, ScriptError, TemplateRenderError, TuringError
+from turing.errors import ActorError, ScriptError, StoreError, TemplateRenderError, TuringError
 from turing.repair import repair
-from turing.result import Attempt, RunError, RunResult, StepResult
+from turing.result import Attempt, ErrorKind, RunError, RunResult, StepResult
 from turing.scripts import ScriptContext, run_script
 from turing.steps import LLMStep, ScriptStep
 from turing.workflow import CompiledStep, Workflow
@@ -262,6 +262,12 @@ class _Run:
                     response = await actor.complete(request)
                 else:
                     response = await asyncio.wait_for(actor.complete(request), step.timeout)
+            except StoreError as exc:  # the cache or a shared limit: our database, not the model
+                self._attempt(where, "", Usage(), error=f"store: {exc}")
+                record.attempts = number
+                raise _StepFailed(
+                    RunError(ErrorKind.STORE, f"database: {exc}", step.name, transient=True)
+                ) from exc
             except Exception as exc:  # any provider failure ends the step, never the run
                 message = _actor_message(exc, step.timeout)
                 spent = Usage(calls=1, retries=getattr(exc, "retries", 0))
@@ -269,7 +275,7 @@ class _Run:
                 record.attempts = number
                 raise _StepFailed(
                     RunError(
-                        "actor",
+                        ErrorKind.ACTOR,
                         f"{actor.identity}: {message}",
                         step.name,
                         transient=not isinstance(exc, ActorError) or exc.transient,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 from turing.actors.base import Usage
@@ -11,17 +12,24 @@ from turing.repair import Repair
 
 Status = Literal["succeeded", "failed"]
 
-# Error kinds a run can end with; the CLI and history group failures by these.
-ERROR_KINDS = (
-    "input_invalid",
-    "template",
-    "actor",
-    "output_invalid",
-    "script_crash",
-    "script_timeout",
-    "script_bad_output",
-    "budget",
-)
+
+class ErrorKind(StrEnum):
+    """Why a run failed; the CLI and history group failures by these. `STORE` is Turing's
+    own database failing (never the task's fault: the task is deferred, not failed);
+    `ACTOR` is the model or its provider."""
+
+    INPUT_INVALID = "input_invalid"
+    TEMPLATE = "template"
+    ACTOR = "actor"
+    OUTPUT_INVALID = "output_invalid"
+    SCRIPT_CRASH = "script_crash"
+    SCRIPT_TIMEOUT = "script_timeout"
+    SCRIPT_BAD_OUTPUT = "script_bad_output"
+    BUDGET = "budget"
+    STORE = "store"
+
+
+ERROR_KINDS = tuple(k.value for k in ErrorKind)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from turing.orchestrator import BatchLimits, Discovery, OnResult, Orchestrator, Report
+from turing.queue.session import ProcessingSession
 from turing.result import RunResult
 from turing.schedules import Schedule, claim_tick, finish_tick, resolve_workflows, when
 from turing.sources import input_of, subject_of
@@ -128,10 +129,11 @@ class Worker:
         hard_exit: Callable[[int], None] | None = None,
     ) -> None:
         self.orch = orch
-        if lease_s is not None:
-            if lease_s <= 0:
-                raise ValueError("the lease must be positive")
-            orch.lease_s = lease_s
+        if lease_s is not None and lease_s != orch.lease_s:
+            raise ValueError(
+                f"the worker's lease ({lease_s:g}s) is the orchestrator's ({orch.lease_s:g}s): "
+                "build the Orchestrator with lease_s=..."
+            )
         self.lease_s = orch.lease_s
         self.heartbeat_s = heartbeat_s if heartbeat_s is not None else max(0.05, self.lease_s / 3)
         self.grace_s = max(0.0, grace_s)
@@ -157,6 +159,8 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._stopped: asyncio.Event | None = None
+        self._session: ProcessingSession | None = None
+        self._limits: BatchLimits = orch.batch_limits
         self._tick_tasks: set[asyncio.Task[None]] = set()
         self._gated_running: set[str] = set()
 
@@ -231,11 +235,12 @@ class Worker:
         self._loop_thread = threading.get_ident()
         self._stopped = asyncio.Event()
         before = asyncio.all_tasks()
-        limits = self.orch.batch_limits
-        self.orch.batch_limits = _WorkerLimits(limits, self)
-        # the orchestrator's lease heartbeat, held for the worker's life (each processing
-        # round's own hold shares this thread, at this interval)
-        heartbeat = self.orch.hold_leases(self.heartbeat_s, self._log)
+        self._limits = _WorkerLimits(self.orch.batch_limits, self)
+        # one session for the worker's life: every processing round and tick runs inside it
+        # (lease heartbeats at this worker's interval, limiter keep-alive, shared hosts)
+        session = self.orch.session(heartbeat_s=self.heartbeat_s)
+        await session.__aenter__()
+        self._session = session
         installed = self._install_signals() if install_signals else []
         if self._pending_stop is not None:
             self._begin_stop(self._pending_stop)
@@ -260,9 +265,8 @@ class Worker:
                 with contextlib.suppress(Exception):
                     self._loop.remove_signal_handler(sig)
             self.summary.released = self._release_owned()
-            self.orch.drop_leases()
-            self.summary.heartbeats = heartbeat.beats
-            self.orch.batch_limits = limits
+            await session.__aexit__(None, None, None)
+            self.summary.heartbeats = session.beats
             self.summary.duration_s = time.perf_counter() - started
             self.summary.report.duration_s = self.summary.duration_s
         if crash is not None:
@@ -305,7 +309,12 @@ class Worker:
                 continue
             try:
                 report = await self.orch.aprocess(
-                    None, workflows=self.continuous, discover=False, on_result=self._result
+                    None,
+                    workflows=self.continuous,
+                    discover=False,
+                    on_result=self._result,
+                    limits=self._limits,
+                    session=self._session,
                 )
             except Exception as exc:  # the database went away, say: keep trying, slower
                 failures += 1
@@ -427,6 +436,8 @@ class Worker:
                 s.max_tasks,
                 workflows=list(s.workflows) if s.workflows else None,
                 discover=False,
+                limits=self._limits,
+                session=self._session,
                 on_result=self._result,
             )
             run.tasks = report.processed

@@ -151,7 +151,7 @@ def tag_answer(request: ModelRequest) -> str:
     return str(tags).replace("'", '"')
 
 
-def tag_items(limits: dict[str, Any] | None = None) -> Workflow:
+def tag_items(limits: dict[str, Any] | None = None, sink: Sink | None = None) -> Workflow:
     return Workflow(
         "tag_items",
         limits=limits,
@@ -162,7 +162,8 @@ def tag_items(limits: dict[str, Any] | None = None) -> Workflow:
             sql="SELECT item_id, text FROM items i WHERE NOT EXISTS "
             "(SELECT 1 FROM tags t WHERE t.item_id = i.item_id) ORDER BY item_id"
         ),
-        sink=Sink.sql(
+        sink=sink
+        or Sink.sql(
             "DELETE FROM tags WHERE item_id = :item_id",
             "INSERT INTO tags (item_id, tag) VALUES (:item_id, :value)",
             for_each="tags",

@@ -243,8 +243,8 @@ def test_result_of_a_worker_whose_lease_ran_out_is_discarded(backend: Backend) -
                 tx.sql(ddl)
         add_items(stores[0], [1])
         wf_a = count_words(Calls(), run=slow)
-        a = orchestrator(stores[0], wf_a, lease_s=0.05, worker_id="a")
-        a.heartbeat_s = 60  # A stalls: no heartbeat extends its lease (a frozen process)
+        # A stalls: no heartbeat extends its lease (a frozen process)
+        a = orchestrator(stores[0], wf_a, lease_s=0.05, heartbeat_s=60, worker_id="a")
         b = orchestrator(stores[1], count_words(Calls()), worker_id="b")
         reports: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: reports.update(a=a.process_pending_tasks()))

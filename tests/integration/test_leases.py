@@ -5,6 +5,7 @@ ends with the run."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import pytest
 from integration.conftest import Backend
 from integration.domain import DOMAIN_TABLES, Calls, add_items, count_words, orchestrator, rows
 from turing.orchestrator import Report
+from turing.queue.session import ProcessingSession
 from turing.store import Store
 
 
@@ -54,9 +56,11 @@ def test_a_long_task_of_turing_run_keeps_its_lease(
         release.wait(15)
         return {"item_id": data["item_id"], "words": 999}
 
-    orch_a = orchestrator(store_a, count_words(Calls(), run=slow), worker_id="a", lease_s=1)
-    if not heartbeats:
-        orch_a.heartbeat_s = 60  # the control: the first beat comes long after the lease
+    # the control: without heartbeats the first beat comes long after the lease
+    beat = None if heartbeats else 60.0
+    orch_a = orchestrator(
+        store_a, count_words(Calls(), run=slow), worker_id="a", lease_s=1, heartbeat_s=beat
+    )
     threads_before = heartbeat_threads()
     reports: list[Report] = []
     run_a = threading.Thread(target=lambda: reports.append(orch_a.process_pending_tasks()))
@@ -94,23 +98,63 @@ def test_a_long_task_of_turing_run_keeps_its_lease(
         ]
     # the run's heartbeat ended with it
     assert heartbeat_threads() == threads_before
-    assert orch_a._leases is None
 
 
-def test_nested_holds_share_one_heartbeat(stores: Callable[[], Store]) -> None:
-    orch = orchestrator(stores(), count_words(Calls()), worker_id="a", lease_s=0.3)
+class _Holder:
+    """Records what a session does with the limiter and the shared hosts."""
+
+    def __init__(self) -> None:
+        self.alive = 0
+        self.released = 0
+
+    async def keep_alive(self) -> None:
+        self.alive += 1
+        await asyncio.Event().wait()  # until cancelled
+
+    def release_all(self) -> None:
+        self.released += 1
+
+
+@pytest.mark.parametrize("exit_by", ["normal", "error", "cancel"])
+def test_a_session_releases_everything_on_every_exit_path(
+    stores: Callable[[], Store], exit_by: str
+) -> None:
+    """Heartbeat thread, limiter keep-alive and shared-host registrations end with the
+    session however it ends (plan execution once forgot the shared hosts)."""
+    store = stores()
+    limiter, hosts = _Holder(), _Holder()
     before = heartbeat_threads()
-    outer = orch.hold_leases(0.05)
-    inner = orch.hold_leases()
-    assert inner is outer and outer.every_s == 0.05
-    assert heartbeat_threads() == before + 1
-    orch.drop_leases()
-    assert outer.is_alive()
-    time.sleep(0.2)
-    assert outer.beats >= 2
-    orch.drop_leases()
-    assert not outer.is_alive() and heartbeat_threads() == before
-    again = orch.hold_leases()  # a later hold starts a new thread, at the default interval
-    assert again is not outer and again.every_s == pytest.approx(0.1)
-    orch.drop_leases()
-    assert not again.is_alive()
+    session = ProcessingSession(
+        store, "a", lease_s=0.3, heartbeat_s=0.05, limiter=limiter, shared_hosts=hosts
+    )
+
+    async def body() -> None:
+        async with session:
+            await asyncio.sleep(0)
+            assert heartbeat_threads() == before + 1 and limiter.alive == 1
+            if exit_by == "error":
+                raise RuntimeError("boom")
+            if exit_by == "cancel":
+                asyncio.current_task().cancel()  # type: ignore[union-attr]
+                await asyncio.sleep(1)
+
+    if exit_by == "normal":
+        asyncio.run(body())
+    else:
+        with pytest.raises(RuntimeError if exit_by == "error" else asyncio.CancelledError):
+            asyncio.run(body())
+    assert heartbeat_threads() == before
+    assert (limiter.released, hosts.released) == (1, 1)
+
+
+def test_the_plan_runner_releases_shared_hosts(stores: Callable[[], Store]) -> None:
+    hosts = _Holder()
+    orch = orchestrator(stores(), count_words(Calls()), worker_id="a", shared_hosts=hosts)
+    orch.process_pending_tasks()
+    assert hosts.released == 1
+    from turing.planning import Plan, PlanStep
+
+    step = PlanStep(id="s1", workflow="count_words", inputs={"item_id": 1, "text": "a b"})
+    plan = Plan(goal="count the words of item 1", steps=(step,))
+    orch.execute_plan(plan)
+    assert hosts.released == 2

@@ -425,7 +425,7 @@ def test_tasks_claimed_by_another_worker_are_waited_for_and_counted(
         assert runner.is_alive()  # waiting for the other worker's two
         assert sorted(results(domain)) == [4, 5, 8]
         for task in held:  # the other worker finishes its tasks now
-            done = asyncio.run(other._one(task))
+            done = asyncio.run(other.processor._one(task))
             assert domain.complete_many([done], "other-worker", worker="other-worker") == [
                 "succeeded"
             ]

@@ -75,11 +75,11 @@ def test_claims_ahead_of_the_free_slots(domain: Store, calls: Calls) -> None:
     counting = CountingStore(domain)
     orch = orchestrator(counting, count_words(calls), concurrency=4)  # type: ignore[arg-type]
     counting.watch(orch)
-    assert orch.prefetch >= 2
+    assert orch.processor.prefetch >= 2
     report = orch.process_pending_tasks()
     assert report.succeeded == 10
-    assert counting.asked[0] == 4 + orch.prefetch  # the first claim fills slots and buffer
-    assert counting.held <= 4 + orch.prefetch  # never more than slots and buffer
+    assert counting.asked[0] == 4 + orch.processor.prefetch  # the first claim fills slots and buffer
+    assert counting.held <= 4 + orch.processor.prefetch  # never more than slots and buffer
     assert states(domain) == {"succeeded": 10}
 
 

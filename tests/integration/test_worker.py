@@ -107,10 +107,10 @@ from turing.orchestrator import BatchLimits, Orchestrator, Report
 from turing.schedules import Schedule
 from turing.worker import Worker
 
-orch = Orchestrator.from_config(sys.argv[1], concurrency=2)
+orch = Orchestrator.from_config(sys.argv[1], concurrency=2, lease_s=5)
 worker = Worker(
     orch, schedules=[Schedule("every_second", "* * * * * *", ("probe",))],
-    idle_s=0.05, lease_s=5, grace_s=5,
+    idle_s=0.05, grace_s=5,
 )
 print("ready", flush=True)
 summary = worker.run(install_signals=True)
@@ -281,12 +281,12 @@ def test_heartbeats_keep_a_long_task_from_being_reclaimed(
         release.wait(10)
         return {"item_id": data["item_id"], "words": 999}
 
-    orch_a = orchestrator(store_a, count_words(Calls(), run=slow), worker_id="a")
+    orch_a = orchestrator(store_a, count_words(Calls(), run=slow), worker_id="a", lease_s=0.8)
     orch_a.discover_pending_tasks()
-    a = Running(Worker(orch_a, lease_s=0.8, heartbeat_s=0.1 if heartbeats else 60, idle_s=0.02))
+    a = Running(Worker(orch_a, heartbeat_s=0.1 if heartbeats else 60, idle_s=0.02))
     assert started.wait(10)
-    orch_b = orchestrator(store_b, count_words(Calls()), worker_id="b")
-    b = Running(Worker(orch_b, lease_s=0.8, idle_s=0.02))
+    orch_b = orchestrator(store_b, count_words(Calls()), worker_id="b", lease_s=0.8)
+    b = Running(Worker(orch_b, idle_s=0.02))
     if heartbeats:
         time.sleep(2.5)  # three lease periods
         task = rows(store_a, "SELECT status, lease_owner, attempts FROM turing_tasks")[0]
@@ -378,10 +378,9 @@ def test_the_project_batch_limit_counts_over_the_workers_life(
     once reached it stops claiming and stops by itself."""
     store = stores()
     _domain(store, 10)
-    orch = orchestrator(store, count_words(Calls()), concurrency=1)
-    orch.discover_pending_tasks()
     limited = _AfterTasks(stop_after=3)
-    orch.batch_limits = limited
+    orch = orchestrator(store, count_words(Calls()), concurrency=1, batch_limits=limited)
+    orch.discover_pending_tasks()
     running = Running(Worker(orch, idle_s=0.02))
     running.thread.join(10)
     assert not running.thread.is_alive(), "the worker should have stopped by itself"

@@ -25,3 +25,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a bug or a driver error we did not expect: one line, exit 1
+        if state.debug:
+            raise
+        state.err.print(
+            f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))} "
+            "(run again with --debug for the traceback)",
+            highlight=False,
+        )
+        sys.exit(1)

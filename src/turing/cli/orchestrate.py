@@ -15,7 +15,7 @@ from rich.table import Table
 
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json, _read_input
-from turing.orchestrator import BatchLimits, Discovery, Orchestrator, Report
+from turing.orchestrator import DEFAULT_LEASE_S, BatchLimits, Discovery, Orchestrator, Report
 from turing.result import RunResult
 from turing.store.db import connect
 from turing.store.migrations import current_version, latest_version, migrate
@@ -43,17 +43,28 @@ def _orchestrator(
     no_cache: bool = False,
     max_tokens: int | None = None,
     max_cost: float | None = None,
+    lease_s: float = DEFAULT_LEASE_S,
 ) -> Orchestrator:
     project = state.project()
     project.use_cache = not no_cache
-    orch = Orchestrator.from_project(project, concurrency=concurrency)
-    if max_tokens is not None or max_cost is not None:
-        limits = orch.batch_limits
-        orch.batch_limits = BatchLimits(
-            max_tokens if max_tokens is not None else limits.tokens,
-            max_cost if max_cost is not None else limits.cost,
-        )
-    return orch
+    limits = project.config.limits
+    batch = BatchLimits(
+        max_tokens if max_tokens is not None else limits.batch_tokens,
+        max_cost if max_cost is not None else limits.batch_cost,
+    )
+    return Orchestrator.from_project(
+        project, concurrency=concurrency, batch_limits=batch, lease_s=lease_s
+    )
+
+
+LeaseOpt = Annotated[
+    float,
+    typer.Option(
+        "--lease",
+        help="Seconds a claimed task is held without a heartbeat; heartbeats renew it every "
+        "third of it, so a killed process's tasks are claimable again within one lease.",
+    ),
+]
 
 
 def _names(orch: Orchestrator, workflows: list[str] | None) -> list[str] | None:
@@ -137,25 +148,35 @@ def run(
             "--max-tokens", help="Stop claiming new work once this many tokens were used."
         ),
     ] = None,
+    lease: LeaseOpt = DEFAULT_LEASE_S,
     as_json: JsonOpt = False,
 ) -> None:
     """Discover pending work, process it (claim, execute, validate, sink) and report.
 
-    Example: turing run --max-tasks 10 --workflow job_skills --max-cost 2.50
+    Claimed tasks are held under a short lease that a heartbeat renews while this process
+    lives; if it is killed, its tasks are claimable again once the lease runs out.
+
+    Example: turing run --max-tasks 10 --workflow job_skills --max-cost 2.50 --lease 30
     """
     if concurrency < 1:
         raise UsageProblem("--concurrency must be at least 1")
-    orch = _orchestrator(concurrency, no_cache=no_cache, max_tokens=max_tokens, max_cost=max_cost)
+    if lease <= 0:
+        raise UsageProblem("--lease must be positive")
+    orch = _orchestrator(
+        concurrency, no_cache=no_cache, max_tokens=max_tokens, max_cost=max_cost, lease_s=lease
+    )
     try:
-        report = run_with_progress(
-            orch, max_tasks, dry_run, _names(orch, workflow), discover_, as_json
-        )
+        names = _names(orch, workflow)
+        report = run_with_progress(orch, max_tasks, dry_run, names, discover_, as_json)
+        idle = None
+        if report.processed == 0 and not report.dry_run:
+            idle = nothing_done(orch, names, report)
     finally:
         orch.close()
     if as_json:
-        _print_json(report.as_dict())
+        _print_json(report.as_dict() | ({"idle": idle} if idle is not None else {}))
     else:
-        print_report(report)
+        print_report(report, idle)
     if any(d.error for d in report.discovered):
         raise typer.Exit(1)
 
@@ -202,7 +223,39 @@ def run_with_progress(
         )  # fmt: skip
 
 
-def print_report(report: Report) -> None:
+def nothing_done(orch: Orchestrator, names: list[str] | None, report: Report) -> str:
+    """Why a run processed nothing, from what the queue actually holds."""
+    q = orch.store.queue_overview(names)
+    parts = []
+    if q.running:
+        until = (
+            f", leases run out within {q.last_lease_expiry - q.now:.0f}s"
+            if (q.last_lease_expiry)
+            else ""
+        )
+        parts.append(f"{q.running} running under a live lease (another process{until})")
+    if q.expired:
+        parts.append(f"{q.expired} whose lease just ran out (claimable by the next run)")
+    if q.waiting_retry:
+        wait = f", next in {q.next_retry_at - q.now:.0f}s" if q.next_retry_at else ""
+        parts.append(f"{q.waiting_retry} waiting for a retry time{wait}")
+    if q.pending:
+        parts.append(f"{q.pending} pending (not claimable by this run's workflows?)")
+    if q.failed:
+        parts.append(f"{q.failed} failed (turing history --failed; turing retry --failed)")
+    broken = [d.workflow for d in report.discovered if d.error]
+    if broken:
+        parts.append(f"the source of {', '.join(broken)} failed")
+    selected = names or [wf.name for wf in orch.registry]
+    sourceless = [n for n in selected if orch.registry.get(n).source is None]
+    if sourceless:
+        parts.append(f"no source (only enqueued by hand or by a plan): {', '.join(sourceless)}")
+    if not parts:
+        return f"nothing pending: all {q.succeeded} task(s) succeeded."
+    return "nothing processed: " + "; ".join(parts) + f"; {q.succeeded} succeeded."
+
+
+def print_report(report: Report, idle: str | None = None) -> None:
     out = state.out
     if report.dry_run:
         out.print(
@@ -212,9 +265,7 @@ def print_report(report: Report) -> None:
     for d in failed_discovery:
         state.err.print(f"[red]error:[/] {escape(d.error or '')} (nothing enqueued for it)")
     if report.processed == 0 and not report.dry_run:
-        out.print(
-            "nothing pending: every discovered subject is done (see turing history --failed)."
-        )
+        out.print(escape(idle or "nothing pending."), highlight=False)
         return
     table = Table("workflow", "tasks", "repaired", "model calls", "tokens", "cost", title="report")
     for name, t in report.per_workflow.items():
@@ -226,6 +277,7 @@ def print_report(report: Report) -> None:
         calls = f"{t.calls}" + (f" ({', '.join(extras)})" if extras else "")
         tasks = f"{t.succeeded} ok" + (f", {t.failed} failed" if t.failed else "")
         tasks += f", {t.retrying} to retry" if t.retrying else ""
+        tasks += f", {t.deferred} deferred (database fault)" if t.deferred else ""
         tokens = f"{t.input_tokens + t.output_tokens:,}"
         table.add_row(name, tasks, str(t.repaired), calls, tokens, f"{t.cost:.4f}")
     out.print(table)

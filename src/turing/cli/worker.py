@@ -132,14 +132,13 @@ def worker(
         raise UsageProblem("--grace must be at least 0 and --idle positive")
     project = state.project()
     schedules: list[Schedule] = schedules_from_config(project.config)
-    orch = _orchestrator(concurrency)
+    orch = _orchestrator(concurrency, lease_s=lease)
     try:
         w = Worker(
             orch,
             schedules=schedules,
             workflows=_names(orch, workflow),
             grace_s=grace,
-            lease_s=lease,
             idle_s=idle,
             log=_log,
         )

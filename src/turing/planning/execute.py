@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from turing.orchestrator import Orchestrator, Report
-from turing.orchestrator import _reason as _reason_of
+from turing.orchestrator import Orchestrator
 from turing.planning.model import Plan, PlanError, PlanStep
 from turing.planning.schema import PlanLimits
+from turing.queue.report import Report
+from turing.queue.report import failure_reason as _reason_of
 from turing.result import RunResult
 from turing.sources import input_of, subject_of
 from turing.store.store import TaskRow
@@ -164,21 +165,11 @@ class PlanRunner:
         started = time.perf_counter()
         report = PlanReport.waiting(plan, dry_run=dry_run)
         await asyncio.to_thread(self.check, plan)
-        limiter = self.orch.limiter
-        beats = asyncio.create_task(limiter.keep_alive()) if limiter else None
-        leases = not dry_run  # tasks this plan claims keep their leases while they run
-        if leases:
-            self.orch.hold_leases()
-        try:
+        # the plan's claims keep their leases, shared limits and hosts stay alive and are
+        # released on every exit path
+        session = self.orch.session() if self.orch.has_store else contextlib.nullcontext()
+        async with session:
             await self._schedule(plan, report, dry_run, on_event or (lambda _e, _s: None))
-        finally:
-            if leases:
-                await asyncio.to_thread(self.orch.drop_leases)
-            if beats is not None:
-                beats.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await beats
-                await asyncio.to_thread(limiter.release_all)
         report.duration_s = time.perf_counter() - started
         return report
 
@@ -243,7 +234,7 @@ class PlanRunner:
             data[key] = ref.resolve(report.steps[ref.step].output)
         mine.tasks = 1
         result = await self.orch.executor.run(wf, data, dry_run=dry_run)
-        if not dry_run and self.orch._store is not None:
+        if not dry_run and self.orch.has_store:
             await asyncio.to_thread(
                 self.orch.store.record_run, result, self.orch.worker_id, data=data
             )
@@ -300,7 +291,7 @@ class PlanRunner:
         open_ids = ours
         while open_ids:
             tally = Report()
-            await self.orch._drain(
+            await self.orch.processor.drain(
                 list(self.orch.registry), None, tally, on_result, task_ids=open_ids
             )
             states = await asyncio.to_thread(store.task_states, open_ids)
@@ -325,7 +316,7 @@ class PlanRunner:
         wf = self.orch.registry.get(step.workflow)
         items = await asyncio.to_thread(self._items, step, wf)
         mine.tasks = len(items)
-        if self.orch._store is not None and items:  # as a real run: done subjects are not run
+        if self.orch.has_store and items:  # as a real run: done subjects are not run
             rows = await asyncio.to_thread(
                 self.orch.store.tasks_for_subjects, wf.name, [s for s, _ in items]
             )
@@ -337,7 +328,7 @@ class PlanRunner:
 
         async def one(subject: str, data: dict[str, Any]) -> None:
             async with sem:
-                result, outcome = await self.orch._dry_execute(wf, subject, data)
+                result, outcome = await self.orch.processor.dry_execute(wf, subject, data)
             mine.processed += 1
             _add_usage(mine, result)
             if outcome == "succeeded":

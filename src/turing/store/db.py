@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-from turing.errors import ConfigError
+from turing.errors import ConfigError, StoreError
 from turing.store.queries import queries, to_paramstyle
 
 Row = dict[str, Any]
@@ -64,6 +64,39 @@ def split_statements(text: str) -> list[str]:
     """Statements of a schema or migration file (no procedural bodies in these files)."""
     body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
     return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+_SQLITE_TRANSIENT = ("locked", "busy", "disk i/o", "unable to open")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a driver error is the database's passing fault (connection lost, server
+    restarting, deadlock or lock timeout, SQLite busy) rather than a bad statement: the
+    same work may succeed when tried again."""
+    if isinstance(exc, StoreError):
+        return exc.transient
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(word in str(exc).lower() for word in _SQLITE_TRANSIENT)
+    module = type(exc).__module__
+    if module.startswith(("psycopg", "psycopg_pool")):
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return False
+
+
+@contextmanager
+def _faults_as_store_errors(dialect: str) -> Iterator[None]:
+    """A transient driver error leaving a transaction becomes a `StoreError`, so callers
+    (and history) can tell a database fault from a model's or a sink's."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise StoreError(f"{dialect}: {type(exc).__name__}: {exc}".strip()) from exc
+        raise
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -171,24 +204,26 @@ class SQLiteDatabase:
 
     @contextmanager
     def tx(self) -> Iterator[_SQLiteTx]:
-        with self._lock:
+        with self._lock, _faults_as_store_errors("sqlite"):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteTx(self._conn)
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._conn.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[_SQLiteTx]:
-        with self._lock:
+        with self._lock, _faults_as_store_errors("sqlite"):
             self._conn.execute("BEGIN")
             try:
                 yield _SQLiteTx(self._conn)
             finally:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
 
     def stream(self, sql: str, chunk: int = 5000) -> Iterator[list[Row]]:
         """Rows of a query in chunks, from a connection of their own: the reader does not
@@ -224,8 +259,7 @@ class _PgTx:
         return self.conn.execute(sql, dict(params) if params else None)
 
     def q(self, query: str, /, **params: Any) -> list[Row]:
-        cur = self._run(self._queries[query], params)
-        return list(cur.fetchall()) if cur.description else []
+        return _rows(self._run(self._queries[query], params))
 
     def one(self, query: str, /, **params: Any) -> Row | None:
         rows = self.q(query, **params)
@@ -242,8 +276,7 @@ class _PgTx:
 
     def sql(self, text: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         converted = to_paramstyle("postgres", text) if params else text
-        cur = self._run(converted, _pg_params(params or {}))
-        return list(cur.fetchall()) if cur.description else []
+        return _rows(self._run(converted, _pg_params(params or {})))
 
     def script(self, text: str) -> None:
         for statement in split_statements(text):
@@ -259,6 +292,20 @@ class _PgTx:
         """Send statements without waiting for each result (errors surface on exit)."""
         with self.conn.pipeline():
             yield
+
+
+def _rows(cur: Any) -> list[Row]:
+    """A statement's rows. In pipeline mode `description` is unknown until the result is
+    fetched, so a statement that returns rows (`RETURNING id`) is fetched by asking for
+    them: fetching syncs the pipeline. Only a statement known to return nothing gives []."""
+    if cur.description is None and not cur.connection.pgconn.pipeline_status:
+        return []
+    try:
+        return list(cur.fetchall())
+    except Exception as exc:  # psycopg: "the last operation didn't produce records/a result"
+        if type(exc).__name__ == "ProgrammingError" and "didn't produce" in str(exc):
+            return []
+        raise
 
 
 def _pg_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -310,7 +357,11 @@ class PostgresDatabase:
 
     @contextmanager
     def tx(self) -> Iterator[_PgTx]:
-        with self._pool.connection() as conn, conn.transaction():
+        with (
+            _faults_as_store_errors("postgres"),
+            self._pool.connection() as conn,
+            conn.transaction(),
+        ):
             yield _PgTx(conn)
 
     read = tx

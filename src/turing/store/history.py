@@ -1,7 +1,7 @@
 """Writing run history: one row per run, one per model call, one per repair.
 
-Runs without calls or repairs (script-only workflows) are written in bulk; runs with calls
-need their id first, so they go one at a time.
+Runs are written in bulk: their ids are reserved first (a sequence on PostgreSQL, the
+write lock on SQLite), so calls and repairs can name their run without a round trip each.
 """
 
 from __future__ import annotations
@@ -63,50 +63,46 @@ def run_params(entry: Entry) -> dict[str, Any]:
 
 def record(tx: Tx, entry: Entry) -> int:
     """Write one run with its calls and repairs; returns the run id."""
-    row = tx.one("insert_run", **run_params(entry))
-    assert row is not None
-    run_id = int(row["id"])
-    result = entry.result
-    if result.attempts:
-        tx.many(
-            "insert_call",
-            [
-                {
-                    "run_id": run_id,
-                    "step": a.step,
-                    "number": a.number,
-                    "actor": a.actor,
-                    "messages": json.dumps(list(a.messages)),
-                    "raw": a.raw,
-                    "input_tokens": a.usage.input_tokens,
-                    "output_tokens": a.usage.output_tokens,
-                    "latency_ms": a.latency_s * 1000,
-                    "violations": json.dumps([v.__dict__ for v in a.violations]),
-                    "error": a.error,
-                    "cost": a.usage.cost,
-                    "cached": a.usage.cached,
-                    "retries": a.usage.retries,
-                }
-                for a in result.attempts
-            ],
-        )
-    if result.repairs:
-        tx.many(
-            "insert_repair",
-            [
-                {"run_id": run_id, "step": step, "kind": r.kind, "path": r.path}
-                | {"before": r.before, "after": r.after}
-                for step, r in result.repairs
-            ],
-        )
-    return run_id
+    return record_many(tx, [entry])[0]
 
 
-def record_many(tx: Tx, entries: Sequence[Entry]) -> None:
-    """Write runs; those without calls or repairs in one bulk statement."""
-    plain = [run_params(e) for e in entries if not e.result.attempts and not e.result.repairs]
-    if plain:
-        tx.many("insert_runs", plain)
-    for e in entries:
-        if e.result.attempts or e.result.repairs:
-            record(tx, e)
+def record_many(tx: Tx, entries: Sequence[Entry]) -> list[int]:
+    """Write runs with their calls and repairs: ids reserved in one statement, then one
+    bulk insert each for runs, calls and repairs (pipelined on PostgreSQL). Returns the ids."""
+    if not entries:
+        return []
+    ids = [int(r["id"]) for r in tx.q("reserve_run_ids", n=len(entries))]
+    runs, calls, repairs = [], [], []
+    for run_id, entry in zip(ids, entries, strict=True):
+        runs.append(run_params(entry) | {"id": run_id})
+        result = entry.result
+        calls += [
+            {
+                "run_id": run_id,
+                "step": a.step,
+                "number": a.number,
+                "actor": a.actor,
+                "messages": json.dumps(list(a.messages)),
+                "raw": a.raw,
+                "input_tokens": a.usage.input_tokens,
+                "output_tokens": a.usage.output_tokens,
+                "latency_ms": a.latency_s * 1000,
+                "violations": json.dumps([v.__dict__ for v in a.violations]),
+                "error": a.error,
+                "cost": a.usage.cost,
+                "cached": a.usage.cached,
+                "retries": a.usage.retries,
+            }
+            for a in result.attempts
+        ]
+        repairs += [
+            {"run_id": run_id, "step": step, "kind": r.kind, "path": r.path}
+            | {"before": r.before, "after": r.after}
+            for step, r in result.repairs
+        ]
+    tx.many("insert_runs", runs)
+    if calls:
+        tx.many("insert_call", calls)
+    if repairs:
+        tx.many("insert_repair", repairs)
+    return ids

@@ -1,5 +1,10 @@
 """Schema migrations: a fresh database gets `schema.sql`; an older one gets the missing
-migrations in order. Both paths must give the same schema (a test compares them)."""
+migrations in order. Both paths must give the same schema (a test compares them).
+
+Everything, the migrations table included, happens under one lock (PostgreSQL: a
+transaction-scoped advisory lock; SQLite: the BEGIN IMMEDIATE write lock), so two
+processes migrating a fresh database at once cannot race: the second waits, then finds
+the schema migrated and applies nothing."""
 
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ def migrate(db: Database, *, fresh_from_schema: bool = True) -> list[int]:
 
 def current_version(db: Database) -> int:
     with db.tx() as tx:
+        tx.x("lock_migrations")  # the table is created under the same lock as migrations
         tx.x("create_migrations_table")
         rows = tx.q("applied_migrations")
     return max((r["version"] for r in rows), default=0)

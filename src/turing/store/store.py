@@ -3,6 +3,11 @@
 Every queue transition is guarded by status and lease owner (`WHERE status = 'running' AND
 lease_owner = :owner`), so a worker that lost its lease can never overwrite a result, and
 a sink runs inside the same transaction as the completion it belongs to.
+
+Claims read the database's clock inside their transaction (a claim that waited never
+commits an expired lease) and skip rows other transactions hold (a frozen worker's row
+never stalls the others); statements that touch other workers' rows run under a lock
+timeout. A transient database fault surfaces as `StoreError` (see `store.db`).
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from turing._json import canonical
-from turing.result import RunResult
-from turing.store.db import Database, Row, Tx, connect
+from turing.result import ErrorKind, RunResult
+from turing.store.db import Database, Row, Tx, connect, is_transient
 from turing.store.history import Entry, record, record_many
 from turing.store.migrations import migrate
+from turing.store.states import Outcome
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,27 @@ class Completion:
     sink: Callable[[Tx], None] | None = None
     retry_at: float | None = None  # a failed run is tried again from then (not_before)
 
+    @property
+    def store_fault(self) -> bool:
+        """The run failed because Turing's database did (cache, shared limits)."""
+        errors = self.result.errors
+        return not self.result.ok and bool(errors) and errors[0].kind == ErrorKind.STORE
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    """What the queue holds for some workflows, read at `now` (the database's clock)."""
+
+    now: float
+    pending: int  # claimable now
+    waiting_retry: int  # pending, but not before a retry time
+    running: int  # held under a live lease (another process, or this one)
+    expired: int  # running, lease run out: claimable by the next claim
+    failed: int
+    succeeded: int
+    next_retry_at: float | None
+    last_lease_expiry: float | None
+
 
 @dataclass(frozen=True)
 class SyncChange:
@@ -50,6 +77,8 @@ class SyncChange:
 
 
 ANALYZE_AFTER = 1000  # enqueued rows after which the queue's statistics are refreshed
+LOCK_TIMEOUT = "2s"  # the longest a claim or retry waits on a row another worker holds
+STORE_FAULT_DELAY_S = 5.0  # a task deferred for a database fault is claimable again after
 
 
 def _filter(workflows: Sequence[str] | None) -> dict[str, Any]:
@@ -57,8 +86,15 @@ def _filter(workflows: Sequence[str] | None) -> dict[str, Any]:
 
 
 class Store:
-    def __init__(self, db: Database, *, auto_migrate: bool = True) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        auto_migrate: bool = True,
+        before_claim: Callable[[], None] | None = None,
+    ) -> None:
         self.db = db
+        self._before_claim = before_claim  # a test seam: delay a claim inside its transaction
         if auto_migrate:
             migrate(db)
 
@@ -189,10 +225,15 @@ class Store:
         task_ids: Sequence[int] | None = None,
     ) -> list[TaskRow]:
         """Atomically take up to `limit` pending tasks (expired leases are reclaimed first);
-        with `task_ids`, only those (a plan step claims its own tasks)."""
-        now = time.time()
-        lease = {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
+        with `task_ids`, only those (a plan step claims its own tasks). The lease runs from
+        the database's clock read inside the transaction, so however long the claim waited
+        (pool, lock, a paused process), it commits a lease of `lease_s` from now."""
         with self.db.tx() as tx:
+            tx.one("set_lock_timeout", timeout=LOCK_TIMEOUT)
+            if self._before_claim is not None:
+                self._before_claim()
+            now = self.now(tx)
+            lease = {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
             tx.x("reclaim_expired", now=now)
             if task_ids is not None:
                 rows = tx.q("claim_task_ids", ids=list(task_ids), **lease)
@@ -200,6 +241,13 @@ class Store:
                 rows = tx.q("claim_tasks", **lease, **_filter(workflows))
         rows.sort(key=lambda r: (-r["priority"], r["id"]))
         return [_task(r) for r in rows]
+
+    @staticmethod
+    def now(tx: Tx) -> float:
+        """The database's clock (epoch seconds), read in `tx`."""
+        row = tx.one("db_now")
+        assert row is not None
+        return float(row["now"])
 
     def complete(
         self,
@@ -209,18 +257,21 @@ class Store:
         *,
         sink: Callable[[Tx], None] | None = None,
         worker: str,
-    ) -> str:
+    ) -> Outcome:
         """Finish one claimed task in its own transaction (see `complete_many`)."""
         return self.complete_many([Completion(task, result, sink)], owner, worker=worker)[0]
 
-    def complete_many(self, items: Sequence[Completion], owner: str, *, worker: str) -> list[str]:
-        """Finish claimed tasks in one transaction (a group commit): for each, guard, sink,
-        history, inside a savepoint so one failing sink does not undo the others.
+    def complete_many(
+        self, items: Sequence[Completion], owner: str, *, worker: str
+    ) -> list[Outcome]:
+        """Finish claimed tasks in one transaction (a group commit): one guarded UPDATE for
+        the batch, each sink once, history in bulk (`Outcome` says what each got).
 
-        Outcomes, in order: "succeeded"; "failed" (the run failed); "retry" (it failed and is
-        scheduled again: `retry_at` was set); "sink" (the sink raised:
-        its writes are rolled back and the task fails with the reason); "lost" (the lease
-        was gone: the result is discarded and recorded, never written).
+        If a sink raises, the whole transaction is rolled back and done again with a
+        savepoint per task, so the failing sink fails only its own task: the sinks of the
+        others then run a second time (their first writes were rolled back; a callable
+        sink's effects outside the transaction happen twice). A transient database fault
+        raises `StoreError` with nothing committed; the caller may complete again.
         """
         if not items:
             return []
@@ -234,7 +285,7 @@ class Store:
 
     def _complete_fast(
         self, tx: Tx, items: Sequence[Completion], owner: str, worker: str
-    ) -> list[str]:
+    ) -> list[Outcome]:
         """The common case in few statements: one guarded UPDATE for the batch, the sinks,
         one bulk history insert. Any sink error abandons it for the savepoint path."""
         ok_ids = [i.task.id for i in items if i.result.ok]
@@ -244,7 +295,7 @@ class Store:
             if ok_ids
             else set()
         )
-        outcomes: list[str] = []
+        outcomes: list[Outcome] = []
         entries: list[Entry] = []
         winners: list[Completion] = []
         for item in items:
@@ -253,11 +304,11 @@ class Store:
                 outcomes.append(self._fail_in(tx, item, owner, worker, None))
             elif task.id not in won:
                 self._discard(tx, task, result, worker)
-                outcomes.append("lost")
+                outcomes.append(Outcome.LOST)
             else:
                 winners.append(item)
                 entries.append(_entry(task, result, worker))
-                outcomes.append("succeeded")
+                outcomes.append(Outcome.SUCCEEDED)
         try:
             with tx.pipeline():  # PostgreSQL: the sinks' statements go out without waiting
                 for item in winners:
@@ -265,10 +316,12 @@ class Store:
                         item.sink(tx)
                 record_many(tx, entries)
         except Exception as exc:
+            if is_transient(exc):  # the database, not a sink: nothing to redo task by task
+                raise
             raise _SlowPath from exc
         return outcomes
 
-    def _complete_in(self, tx: Tx, item: Completion, owner: str, worker: str) -> str:
+    def _complete_in(self, tx: Tx, item: Completion, owner: str, worker: str) -> Outcome:
         task, result = item.task, item.result
         if not result.ok:
             return self._fail_in(tx, item, owner, worker, None)
@@ -279,36 +332,48 @@ class Store:
                 if item.sink is not None:
                     item.sink(tx)
                 record(tx, _entry(task, result, worker))
-            return "succeeded"
+            return Outcome.SUCCEEDED
         except _LeaseLost:
             self._discard(tx, task, result, worker)
-            return "lost"
+            return Outcome.LOST
         except Exception as exc:  # the sink raised: nothing of it stays
+            if is_transient(exc):  # ... unless the database failed: complete again later
+                raise
             return self._fail_in(
                 tx, item, owner, worker, f"sink failed: {type(exc).__name__}: {exc}"
             )
 
     def _fail_in(
         self, tx: Tx, item: Completion, owner: str, worker: str, sink_error: str | None
-    ) -> str:
+    ) -> Outcome:
         task, result = item.task, item.result
         error = sink_error or "; ".join(f"{e.kind}: {e.message}" for e in result.errors)
         kind = "sink" if sink_error else (result.errors[0].kind if result.errors else "unknown")
         now = time.time()
+        history = _entry(task, result, worker, status="failed", error=(kind, error))
+        if item.store_fault and not sink_error:
+            if tx.x(
+                "defer_task", id=task.id, owner=owner, not_before=now + STORE_FAULT_DELAY_S,
+                error=error[:2000], now=now,
+            ) != 1:  # fmt: skip
+                self._discard(tx, task, result, worker)
+                return Outcome.LOST
+            record(tx, history)
+            return Outcome.DEFERRED
         if item.retry_at is not None and not sink_error:
             if tx.x(
                 "retry_later", id=task.id, owner=owner, not_before=item.retry_at,
                 error=error[:2000], now=now,
             ) != 1:  # fmt: skip
                 self._discard(tx, task, result, worker)
-                return "lost"
-            record(tx, _entry(task, result, worker, status="failed", error=(kind, error)))
-            return "retry"
+                return Outcome.LOST
+            record(tx, history)
+            return Outcome.RETRY
         if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=now) != 1:
             self._discard(tx, task, result, worker)
-            return "lost"
-        record(tx, _entry(task, result, worker, status="failed", error=(kind, error)))
-        return "sink" if sink_error else "failed"
+            return Outcome.LOST
+        record(tx, history)
+        return Outcome.SINK if sink_error else Outcome.FAILED
 
     def _discard(self, tx: Tx, task: TaskRow, result: RunResult, worker: str) -> None:
         lost = ("lease_lost", "lease lost: result discarded")
@@ -331,13 +396,32 @@ class Store:
             n: int = tx.x("release_task", id=task.id, owner=owner, now=time.time())
         return n == 1
 
+    def defer(self, item: Completion, owner: str, worker: str, reason: str) -> Outcome:
+        """Give a finished task back because the database failed while completing it: the
+        task is pending again (attempt not counted), its result recorded in history as
+        deferred for a store fault, so the answer is not lost from the record."""
+        task, result = item.task, item.result
+        now = time.time()
+        with self.db.tx() as tx:
+            if tx.x(
+                "defer_task", id=task.id, owner=owner, not_before=now + STORE_FAULT_DELAY_S,
+                error=reason[:2000], now=now,
+            ) != 1:  # fmt: skip
+                self._discard(tx, task, result, worker)
+                return Outcome.LOST
+            error = (ErrorKind.STORE.value, reason)
+            record(tx, _entry(task, result, worker, status="deferred", error=error))
+        return Outcome.DEFERRED
+
     def retry(self, task_id: int) -> bool:
         with self.db.tx() as tx:
+            tx.one("set_lock_timeout", timeout=LOCK_TIMEOUT)
             n: int = tx.x("retry_task", id=task_id, now=time.time())
         return n == 1
 
     def retry_failed(self, workflows: Sequence[str] | None = None) -> int:
         with self.db.tx() as tx:
+            tx.one("set_lock_timeout", timeout=LOCK_TIMEOUT)
             n: int = tx.x("retry_failed", now=time.time(), **_filter(workflows))
         return n
 
@@ -364,6 +448,21 @@ class Store:
         with self.db.read() as tx:
             row: Row | None = tx.one("get_task", id=task_id)
         return row
+
+    def queue_overview(self, workflows: Sequence[str] | None = None) -> QueueOverview:
+        with self.db.read() as tx:
+            now = self.now(tx)
+            row = tx.one("queue_overview", now=now, **_filter(workflows))
+        assert row is not None
+        counts = {k: int(row[k] or 0) for k in ("pending", "waiting_retry", "running")}
+        counts |= {k: int(row[k] or 0) for k in ("expired", "failed", "succeeded")}
+        retry, expiry = row["next_retry_at"], row["last_lease_expiry"]
+        return QueueOverview(
+            now,
+            **counts,
+            next_retry_at=float(retry) if retry is not None else None,
+            last_lease_expiry=float(expiry) if expiry is not None else None,
+        )
 
     def queue_counts(self) -> dict[str, dict[str, int]]:
         with self.db.read() as tx:

@@ -49,11 +49,26 @@ VALUES (:workflow, :role, :revision, :version, :hash, :schema, :now)
 ON CONFLICT (workflow, role, hash) DO UPDATE SET
     revision = excluded.revision, version = excluded.version, created_at = excluded.created_at;
 
+-- name: db_now
+-- The database's clock: leases are computed from it inside the claiming transaction, so a
+-- claim that waited (for the pool, a lock, a paused process) never commits an old lease.
+SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8 AS now;
+
+-- name: set_lock_timeout
+-- Statements that touch other workers' rows never wait long on a lock held by a frozen one.
+SELECT set_config('lock_timeout', :timeout, true) AS lock_timeout;
+
 -- name: reclaim_expired
+-- Rows another transaction holds (a frozen worker mid-commit) are skipped, not waited for.
 UPDATE turing_tasks
 SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
     last_error = 'lease expired (worker ' || COALESCE(lease_owner, '?') || ' stopped answering)'
-WHERE status = 'running' AND lease_expires_at < :now;
+WHERE status = 'running' AND id IN (
+    SELECT id FROM turing_tasks
+    WHERE status = 'running' AND lease_expires_at < :now
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+);
 
 -- name: claim_tasks
 UPDATE turing_tasks
@@ -120,15 +135,6 @@ FROM turing_tasks WHERE id = :id;
 SELECT workflow, status, COUNT(*) AS n FROM turing_tasks GROUP BY workflow, status
 ORDER BY workflow, status;
 
--- name: insert_run
-INSERT INTO turing_runs (task_id, workflow, version, fingerprint, subject, status, error_kind,
-    error, input, output, worker, started_at, finished_at, duration_ms, calls, reasks, repairs,
-    input_tokens, output_tokens, cost, cached, retries)
-VALUES (:task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind, :error,
-    :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks, :repairs,
-    :input_tokens, :output_tokens, :cost, :cached, :retries)
-RETURNING id;
-
 -- name: insert_call
 INSERT INTO turing_calls (run_id, step, number, actor, messages, raw, input_tokens,
     output_tokens, latency_ms, violations, error, cost, cached, retries)
@@ -188,3 +194,30 @@ UPDATE turing_tasks
 SET status = 'pending', not_before = :not_before, lease_owner = NULL, lease_expires_at = NULL,
     last_error = :error, updated_at = :now
 WHERE id = :id AND status = 'running' AND lease_owner = :owner;
+
+-- name: defer_task
+-- The database failed while the task ran or completed: back to pending from `not_before`,
+-- the attempt not counted (the fault was not the task's).
+UPDATE turing_tasks
+SET status = 'pending', not_before = :not_before, lease_owner = NULL, lease_expires_at = NULL,
+    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = :error,
+    updated_at = :now
+WHERE id = :id AND status = 'running' AND lease_owner = :owner;
+
+-- name: queue_overview
+-- Why nothing was claimable: what the queue holds, by what it waits for (the database clock).
+SELECT
+    COALESCE(SUM(CASE WHEN status = 'pending' AND (not_before IS NULL OR not_before <= :now)
+        THEN 1 ELSE 0 END), 0) AS pending,
+    COALESCE(SUM(CASE WHEN status = 'pending' AND not_before > :now THEN 1 ELSE 0 END), 0)
+        AS waiting_retry,
+    COALESCE(SUM(CASE WHEN status = 'running' AND lease_expires_at >= :now THEN 1 ELSE 0 END), 0)
+        AS running,
+    COALESCE(SUM(CASE WHEN status = 'running' AND (lease_expires_at IS NULL
+        OR lease_expires_at < :now) THEN 1 ELSE 0 END), 0) AS expired,
+    COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+    COALESCE(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), 0) AS succeeded,
+    MIN(CASE WHEN status = 'pending' AND not_before > :now THEN not_before END) AS next_retry_at,
+    MAX(CASE WHEN status = 'running' THEN lease_expires_at END) AS last_lease_expiry
+FROM turing_tasks
+WHERE (:any_workflow OR workflow = ANY(:workflows));

@@ -23,13 +23,18 @@ SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_erro
 WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'running' AND lease_owner = :owner
 RETURNING id;
 
+-- name: reserve_run_ids
+-- Ids for the runs about to be written, so their calls and repairs go in bulk too.
+SELECT nextval(pg_get_serial_sequence('turing_runs', 'id')) AS id
+FROM generate_series(1, :n) ORDER BY 1;
+
 -- name: insert_runs
-INSERT INTO turing_runs (task_id, workflow, version, fingerprint, subject, status, error_kind,
-    error, input, output, worker, started_at, finished_at, duration_ms, calls, reasks, repairs,
-    input_tokens, output_tokens, cost, cached, retries)
-VALUES (:task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind, :error,
-    :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks, :repairs,
-    :input_tokens, :output_tokens, :cost, :cached, :retries);
+INSERT INTO turing_runs (id, task_id, workflow, version, fingerprint, subject, status,
+    error_kind, error, input, output, worker, started_at, finished_at, duration_ms, calls,
+    reasks, repairs, input_tokens, output_tokens, cost, cached, retries)
+VALUES (:id, :task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind,
+    :error, :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks,
+    :repairs, :input_tokens, :output_tokens, :cost, :cached, :retries);
 
 -- name: analyze_tasks
 ANALYZE turing_tasks;

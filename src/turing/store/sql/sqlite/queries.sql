@@ -49,7 +49,17 @@ VALUES (:workflow, :role, :revision, :version, :hash, :schema, :now)
 ON CONFLICT (workflow, role, hash) DO UPDATE SET
     revision = excluded.revision, version = excluded.version, created_at = excluded.created_at;
 
+-- name: db_now
+-- The database's clock: leases are computed from it inside the claiming transaction (after
+-- BEGIN IMMEDIATE took the write lock), so a claim that waited never commits an old lease.
+SELECT (julianday('now') - 2440587.5) * 86400.0 AS now;
+
+-- name: set_lock_timeout
+-- SQLite has no row locks: the busy timeout bounds every wait. Same name as PostgreSQL's.
+SELECT :timeout AS lock_timeout;
+
 -- name: reclaim_expired
+-- One writer at a time: nothing to skip (a frozen writer holds the whole database).
 UPDATE turing_tasks
 SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
     last_error = 'lease expired (worker ' || COALESCE(lease_owner, '?') || ' stopped answering)'
@@ -119,15 +129,6 @@ FROM turing_tasks WHERE id = :id;
 SELECT workflow, status, COUNT(*) AS n FROM turing_tasks GROUP BY workflow, status
 ORDER BY workflow, status;
 
--- name: insert_run
-INSERT INTO turing_runs (task_id, workflow, version, fingerprint, subject, status, error_kind,
-    error, input, output, worker, started_at, finished_at, duration_ms, calls, reasks, repairs,
-    input_tokens, output_tokens, cost, cached, retries)
-VALUES (:task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind, :error,
-    :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks, :repairs,
-    :input_tokens, :output_tokens, :cost, :cached, :retries)
-RETURNING id;
-
 -- name: insert_call
 INSERT INTO turing_calls (run_id, step, number, actor, messages, raw, input_tokens,
     output_tokens, latency_ms, violations, error, cost, cached, retries)
@@ -187,3 +188,30 @@ UPDATE turing_tasks
 SET status = 'pending', not_before = :not_before, lease_owner = NULL, lease_expires_at = NULL,
     last_error = :error, updated_at = :now
 WHERE id = :id AND status = 'running' AND lease_owner = :owner;
+
+-- name: defer_task
+-- The database failed while the task ran or completed: back to pending from `not_before`,
+-- the attempt not counted (the fault was not the task's).
+UPDATE turing_tasks
+SET status = 'pending', not_before = :not_before, lease_owner = NULL, lease_expires_at = NULL,
+    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = :error,
+    updated_at = :now
+WHERE id = :id AND status = 'running' AND lease_owner = :owner;
+
+-- name: queue_overview
+-- Why nothing was claimable: what the queue holds, by what it waits for (the database clock).
+SELECT
+    COALESCE(SUM(CASE WHEN status = 'pending' AND (not_before IS NULL OR not_before <= :now)
+        THEN 1 ELSE 0 END), 0) AS pending,
+    COALESCE(SUM(CASE WHEN status = 'pending' AND not_before > :now THEN 1 ELSE 0 END), 0)
+        AS waiting_retry,
+    COALESCE(SUM(CASE WHEN status = 'running' AND lease_expires_at >= :now THEN 1 ELSE 0 END), 0)
+        AS running,
+    COALESCE(SUM(CASE WHEN status = 'running' AND (lease_expires_at IS NULL
+        OR lease_expires_at < :now) THEN 1 ELSE 0 END), 0) AS expired,
+    COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+    COALESCE(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), 0) AS succeeded,
+    MIN(CASE WHEN status = 'pending' AND not_before > :now THEN not_before END) AS next_retry_at,
+    MAX(CASE WHEN status = 'running' THEN lease_expires_at END) AS last_lease_expiry
+FROM turing_tasks
+WHERE (:any_workflow = 1 OR workflow IN (SELECT value FROM json_each(:workflows)));

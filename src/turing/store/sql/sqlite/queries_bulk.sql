@@ -23,13 +23,21 @@ SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_erro
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running' AND lease_owner = :owner
 RETURNING id;
 
+-- name: reserve_run_ids
+-- Ids for the runs about to be written, so their calls and repairs go in bulk too. Only
+-- inside a write transaction (BEGIN IMMEDIATE holds the lock: nobody else takes these).
+WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n)
+SELECT i + MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'turing_runs'), 0),
+               COALESCE((SELECT MAX(id) FROM turing_runs), 0)) AS id
+FROM seq ORDER BY i;
+
 -- name: insert_runs
-INSERT INTO turing_runs (task_id, workflow, version, fingerprint, subject, status, error_kind,
-    error, input, output, worker, started_at, finished_at, duration_ms, calls, reasks, repairs,
-    input_tokens, output_tokens, cost, cached, retries)
-VALUES (:task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind, :error,
-    :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks, :repairs,
-    :input_tokens, :output_tokens, :cost, :cached, :retries);
+INSERT INTO turing_runs (id, task_id, workflow, version, fingerprint, subject, status,
+    error_kind, error, input, output, worker, started_at, finished_at, duration_ms, calls,
+    reasks, repairs, input_tokens, output_tokens, cost, cached, retries)
+VALUES (:id, :task_id, :workflow, :version, :fingerprint, :subject, :status, :error_kind,
+    :error, :input, :output, :worker, :started_at, :finished_at, :duration_ms, :calls, :reasks,
+    :repairs, :input_tokens, :output_tokens, :cost, :cached, :retries);
 
 -- name: analyze_tasks
 ANALYZE turing_tasks;
