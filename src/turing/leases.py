@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from turing.store.leases import LeaseStore
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 def extend_leases(store: Store, owner: str, lease_s: float) -> int:
     """Push the lease of every task `owner` holds to now + `lease_s`; how many there were."""
-    return LeaseStore(store.db).extend(owner, time.time() + lease_s)
+    return LeaseStore(store.db).extend(owner, lease_s)
 
 
 def heartbeat_interval(lease_s: float) -> float:

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turing._json import canonical
+from turing.actors.affinity import HostSchedulers
 from turing.cache import StoreCache
 from turing.compat import problems as compat_problems
 from turing.contracts import Contract
 from turing.errors import TuringError
 from turing.executor import Executor
-from turing.project import Project
+from turing.project import ActorServices, Project
 from turing.queue.processor import OnResult, Processor
 from turing.queue.report import BatchLimits, Discovery, Report, WorkflowTally
 from turing.queue.session import ProcessingSession
@@ -140,22 +141,27 @@ class Orchestrator:
             )
 
     @classmethod
-    def from_project(cls, project: Project, **kwargs: Any) -> Orchestrator:
+    def from_project(
+        cls, project: Project, *, use_cache: bool = True, **kwargs: Any
+    ) -> Orchestrator:
+        """Open the project's database, build what its actors share (response cache,
+        shared limiter, model-host coordination) and hand them to a new executor."""
         store = open_store(project.config.database_url())
-        project.cache = StoreCache(store)
         orch_id = kwargs.get("worker_id") or default_worker_id()
         kwargs["worker_id"] = orch_id
+        limiter = None
         if project.limits.keys():  # turing.toml's and the workflows' own
             from turing.limits import Limiter
 
-            project.limiter = Limiter(store.db, holder=orch_id)
-            kwargs.setdefault("limiter", project.limiter)
-        if any(p.shared_host for p in project.config.providers.values()):
-            project.hosts.share(store.db, holder=orch_id)  # one model phase per shared host
-            kwargs.setdefault("shared_hosts", project.hosts)
+            limiter = Limiter(store.db, holder=orch_id)
+        shared = any(p.shared_host for p in project.config.providers.values())
+        hosts = HostSchedulers(store.db if shared else None, orch_id)
+        services = ActorServices(StoreCache(store) if use_cache else None, limiter, hosts)
+        kwargs.setdefault("limiter", limiter)
+        kwargs.setdefault("shared_hosts", hosts)
         limits = project.config.limits
         kwargs.setdefault("batch_limits", BatchLimits(limits.batch_tokens, limits.batch_cost))
-        return cls(project.registry, project.executor(), store, **kwargs)
+        return cls(project.registry, project.executor(services), store, **kwargs)
 
     @classmethod
     def from_config(cls, path: Path | str | None = None, **kwargs: Any) -> Orchestrator:

@@ -12,6 +12,7 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,16 +31,24 @@ from turing.registry import Registry
 from turing.workflow import Workflow
 
 
+@dataclass(frozen=True)
+class ActorServices:
+    """What the model actors of one executor share, built before them and passed in: the
+    response cache, the shared limiter (a `turing.limits.Limiter`) and the model hosts'
+    schedulers (shared through the database when given one)."""
+
+    cache: ResponseCache | None = None
+    limiter: Any = None
+    hosts: HostSchedulers = field(default_factory=HostSchedulers)
+
+
 class Project:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.registry = Registry()
         self._actors: dict[str, Actor] = {}
         self._resolved: dict[str, Actor] = {}
-        self.cache: ResponseCache | None = None
-        self.use_cache = True
-        self.limiter: Any = None  # a turing.limits.Limiter, set by the orchestrator
-        self.hosts = HostSchedulers()  # model-affinity scheduling, one per model host
+        self._services = ActorServices()  # no database: no cache, no shared limits
         self._limits: tuple[int, LimitsConfig] | None = None
         for module in self._import_modules():
             self._collect(module)
@@ -89,19 +98,21 @@ class Project:
             self._actors[spec] = actor
 
     def resolve_actor(self, ref: str) -> Actor:
-        """Step actor reference -> `[actors]` entry (spec, table, or another entry) -> Actor.
+        """Step actor reference -> `[actors]` entry (spec, table, or another entry) -> Actor,
+        with no database services (see `executor` for actors that have them)."""
+        return self._resolve(ref, self._services, self._resolved)
 
-        Specs offered by the workflow modules (`ACTORS`) win; any other `provider:model`
-        becomes a provider actor wrapped in a `ManagedActor` (retries, cost, cache).
-        """
-        if ref not in self._resolved:
+    def _resolve(self, ref: str, services: ActorServices, memo: dict[str, Actor]) -> Actor:
+        """Specs offered by the workflow modules (`ACTORS`) win; any other `provider:model`
+        becomes a provider actor wrapped in a `ManagedActor` (retries, cost, cache)."""
+        if ref not in memo:
             try:
-                self._resolved[ref] = self._build(ref)
+                memo[ref] = self._build(ref, services)
             except ConfigError as exc:
                 raise ActorError(str(exc), kind="config") from exc
-        return self._resolved[ref]
+        return memo[ref]
 
-    def _build(self, ref: str) -> Actor:
+    def _build(self, ref: str, services: ActorServices) -> Actor:
         entry: str | ActorTable = self.config.actors.get(ref, ref)
         seen = {ref}
         while isinstance(entry, str) and entry in self.config.actors and entry not in seen:
@@ -134,18 +145,20 @@ class Project:
         host = None
         if defaults is not None and defaults.schedules_host:
             # models_resident unset: no residency ordering, host_concurrency still holds
-            host = self.hosts.get(
+            host = services.hosts.get(
                 settings.url,
                 models_resident=defaults.models_resident or 0,
                 max_concurrency=defaults.host_concurrency,
                 max_wait_s=defaults.scheduler_wait(),
                 shared=defaults.shared_host,
             )
+        cache = services.cache
+        shared = (services.limiter, self.limits) if services.limiter is not None else None
         return ManagedActor(
             providers.create(settings),
             settings,
-            cache=self._cache_for_actors,
-            limits=self._limits_for_actors,
+            cache=lambda: cache,
+            limits=lambda: shared if shared is not None and shared[1].keys() else None,
             host=host,
         )
 
@@ -158,19 +171,20 @@ class Project:
             self._limits = (len(self.registry), self.config.limits.with_workflows(declared))
         return self._limits[1]
 
-    def _limits_for_actors(self) -> tuple[Any, Any] | None:
-        if self.limiter is None:
-            return None
-        limits = self.limits
-        return (self.limiter, limits) if limits.keys() else None
-
-    def _cache_for_actors(self) -> ResponseCache | None:
-        return self.cache if self.use_cache else None
-
-    def executor(self) -> Executor:
+    def executor(self, services: ActorServices | None = None) -> Executor:
+        """An executor whose actors use `services` (built first by the caller: the
+        orchestrator gives the database's cache, limiter and host coordination)."""
         limits = self.config.limits
+        if services is None:
+            resolve = self.resolve_actor
+        else:
+            memo: dict[str, Actor] = {}
+
+            def resolve(ref: str) -> Actor:
+                return self._resolve(ref, services, memo)
+
         return Executor(
-            self.resolve_actor,
+            resolve,
             settings=self.settings(),
             limits=RunLimits(limits.run_tokens, limits.run_cost),
         )

@@ -208,7 +208,7 @@ def test_models_resident_in_turing_toml_batches_a_project(tmp_path: Path, sim: S
         report = orch.process_pending_tasks()
         assert report.succeeded == N, report.as_dict()
         assert sim.stats()["swaps"] == 2
-        [host] = list(project.hosts)
+        [host] = list(orch.shared_hosts)
         assert host.switches == 2 and host.peak_in_progress == 1
     finally:
         orch.close()

@@ -319,7 +319,7 @@ def test_shared_host_in_turing_toml_gives_the_host_a_shared_phase(
         report = orch.process_pending_tasks(discover=False)
         assert report.succeeded == 2 * N, report.as_dict()
         assert sim.stats()["swaps"] == 2
-        [host] = list(project.hosts)
+        [host] = list(orch.shared_hosts)
         assert host.shared is not None and host.shared.holder == orch.worker_id
         assert host.shared.syncs > 0
         with store.db.read() as tx:

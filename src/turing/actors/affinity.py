@@ -425,11 +425,13 @@ def host_key(url: str) -> str:
 class HostSchedulers:
     """One `HostScheduler` per model host (`host_key` of the base URL), made on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: Database | None = None, holder: str = "") -> None:
+        """With `db`, hosts made with `shared=True` are coordinated through it as `holder`
+        (unique per process, e.g. the worker id); without, every host is this process's."""
         self._hosts: dict[str, HostScheduler] = {}
         self._shared_keys: set[str] = set()
-        self._db: Database | None = None
-        self._holder = ""
+        self._db = db
+        self._holder = holder
         self._sharing: dict[str, SharedHost] = {}
 
     def get(

@@ -176,9 +176,8 @@ def exec_(
     from turing.orchestrator import Orchestrator
 
     project = state.project()
-    project.use_cache = not no_cache
     data = _read_input(input_)
-    orch = Orchestrator.from_project(project)
+    orch = Orchestrator.from_project(project, use_cache=not no_cache)
     try:
         result = orch.execute_workflow(name, data, dry_run=dry_run)
     finally:

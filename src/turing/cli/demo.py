@@ -103,7 +103,6 @@ def demo(
         state.err.print(f"LLM steps ({', '.join(actors)}) run on [bold]{escape(model)}[/]{where}")
     for name in actors:
         project.config.actors[name] = ActorTable(spec=spec, **table)
-    project._resolved.clear()
     orch = Orchestrator.from_project(project, concurrency=concurrency)
     try:
         report = run_with_progress(orch, max_tasks, False, None, True, as_json)

@@ -46,14 +46,17 @@ def _orchestrator(
     lease_s: float = DEFAULT_LEASE_S,
 ) -> Orchestrator:
     project = state.project()
-    project.use_cache = not no_cache
     limits = project.config.limits
     batch = BatchLimits(
         max_tokens if max_tokens is not None else limits.batch_tokens,
         max_cost if max_cost is not None else limits.batch_cost,
     )
     return Orchestrator.from_project(
-        project, concurrency=concurrency, batch_limits=batch, lease_s=lease_s
+        project,
+        use_cache=not no_cache,
+        concurrency=concurrency,
+        batch_limits=batch,
+        lease_s=lease_s,
     )
 
 

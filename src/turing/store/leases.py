@@ -11,7 +11,7 @@ lease already ran out; either way the next beat sees it again if it is still our
 from __future__ import annotations
 
 from turing.store.db import Database
-from turing.store.store import TaskRow, _task
+from turing.store.store import Store, TaskRow, _task
 
 
 class LeaseStore:
@@ -20,10 +20,12 @@ class LeaseStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def extend(self, owner: str, until: float) -> int:
+    def extend(self, owner: str, lease_s: float) -> int:
         """Set the lease of every running task `owner` holds (and nobody else has locked)
-        to `until`; how many there were."""
+        to `lease_s` from now on the database's clock (as claims do: machines whose clocks
+        disagree still agree on leases); how many there were."""
         with self.db.tx() as tx:
+            until = Store.now(tx) + lease_s
             n: int = tx.x("extend_leases", owner=owner, until=until)
         return n
 
