@@ -3,6 +3,7 @@ LLM simulator, and per-test projects and fleets whose processes are all killed a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -55,9 +56,11 @@ def chaos_sim() -> Iterator[Simulator]:
 @pytest.fixture
 def make_project(
     request: pytest.FixtureRequest, tmp_path: Path, chaos_sim: Simulator, turing: Runner
-) -> MakeProject:
+) -> Iterator[MakeProject]:
     """`make_project(backend, items, **flow_env)`: a fresh database (a SQLite file, or a new
-    database on the private instance) with the domain tables and `items` subjects."""
+    database on the private instance, dropped afterwards) with the domain tables and `items`
+    subjects."""
+    databases: list[tuple[PrivatePostgres, str]] = []
 
     def make(backend: str, items: int, **flow_env: str) -> ChaosProject:
         folder = tmp_path / f"project-{uuid.uuid4().hex[:6]}"
@@ -66,17 +69,23 @@ def make_project(
             url = f"sqlite:///{folder / 'chaos.db'}"
         else:
             pg: PrivatePostgres = request.getfixturevalue("private_pg")
-            url = pg.create_database(f"chaos_{uuid.uuid4().hex[:10]}")
+            name = f"chaos_{uuid.uuid4().hex[:10]}"
+            url = pg.create_database(name)
+            databases.append((pg, name))
         return ChaosProject.create(
             folder, url, backend, sim_url=chaos_sim.url, items=items, runner=turing, **flow_env
         )
 
-    return make
+    yield make
+    for pg, name in databases:
+        with contextlib.suppress(Exception):  # a scenario may have left the server stopped
+            pg.drop_database(name)
 
 
 @pytest.fixture
-def fleets() -> Iterator[Callable[[ChaosProject], Fleet]]:
-    """`fleets(project)` -> a Fleet; every process it started is killed at teardown."""
+def fleets(make_project: MakeProject) -> Iterator[Callable[[ChaosProject], Fleet]]:
+    """`fleets(project)` -> a Fleet; every process it started is killed at teardown (before
+    the project's database is dropped)."""
     made: list[Fleet] = []
 
     def make(project: ChaosProject, seed: int = 0) -> Fleet:

@@ -157,6 +157,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _scratch_dir() -> str | None:
+    """/dev/shm when it is a roomy tmpfs (the cluster need not survive a reboot), else the
+    default temp dir."""
+    shm = Path("/dev/shm")
+    try:
+        usage = shutil.disk_usage(shm)
+    except OSError:
+        return None
+    return str(shm) if usage.free > 1 << 30 and os.access(shm, os.W_OK) else None
+
+
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster (initdb + pg_ctl) in a temp dir on a free port, owned
     by the `postgres` user when the tests run as root (initdb refuses root)."""
@@ -169,7 +180,7 @@ class PrivatePostgres:
         self.as_root = os.geteuid() == 0
         if self.as_root and shutil.which("runuser") is None:
             raise FileNotFoundError("running as root and runuser is missing")
-        self.root = Path(tempfile.mkdtemp(prefix="turing-chaos-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="turing-chaos-pg-", dir=_scratch_dir()))
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")
         self.data = self.root / "data"
@@ -222,6 +233,12 @@ class PrivatePostgres:
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
+
+    def drop_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -17,7 +17,7 @@ from chaos.harness import ChaosProject, Fleet, Ledger, PrivatePostgres, wait_for
 
 pytestmark = pytest.mark.chaos
 
-ITEMS = 600
+ITEMS = 450
 # What a database fault looks like in a task's last error or a run's error.
 DB_FAULT = re.compile(
     r"completing the task failed|AdminShutdown|terminating connection|server closed the "

@@ -14,9 +14,9 @@ from chaos.harness import LEASE, STALL_MARGIN, ChaosProject, Fleet, Ledger, wait
 
 pytestmark = pytest.mark.chaos
 
-ITEMS = 600
+ITEMS = 500
 WORKERS = 3
-CHAOS_S = 16.0
+CHAOS_S = 12.0
 
 
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])

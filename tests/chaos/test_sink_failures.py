@@ -16,7 +16,7 @@ from chaos.harness import ChaosProject, Fleet, Ledger, wait_for
 
 pytestmark = pytest.mark.chaos
 
-ITEMS = 400
+ITEMS = 300
 FAIL_EVERY = 100  # the flows fail subjects with id % 100 == 33
 
 
