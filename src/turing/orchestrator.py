@@ -319,7 +319,7 @@ class Orchestrator:
                 self.discover_pending_tasks, names, enqueue=False
             )
             if on_discovered is not None:
-                on_discovered(report.discovered)
+                await asyncio.to_thread(on_discovered, report.discovered)
             await self._dry_run(selected, max_tasks, report, on_result, limits)
         else:
             # Rounds: a workflow's source may depend on another's sink (matches need skills),
@@ -328,8 +328,8 @@ class Orchestrator:
                 if discover:
                     found = await asyncio.to_thread(self.discover_pending_tasks, names)
                     report.merge_discovered(found)
-                    if on_discovered is not None:
-                        on_discovered(found)
+                    if on_discovered is not None:  # it may query (the CLI's progress total)
+                        await asyncio.to_thread(on_discovered, found)
                 budget = None if max_tasks is None else max_tasks - report.processed
                 if budget is not None and budget <= 0:
                     break

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -48,6 +49,7 @@ from turing.store.leases import LeaseStore
 from turing.store.store import Store, TaskRow
 
 Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -150,7 +152,14 @@ class Worker:
         self.continuous: list[str] | None = [n for n in selected if n not in self.gated]
         if self.workflows is None and not self.gated:
             self.continuous = None  # everything the registry knows
-        self._log = log or (lambda message: None)
+        self._log_to = log  # the CLI's printer; the library logs under turing.worker
+
+        def say(message: str) -> None:
+            logger.info("%s: %s", self.worker_id, message)
+            if self._log_to is not None:
+                self._log_to(message)
+
+        self._log = say
         self._on_result_hook = on_result
         self._hard_exit = hard_exit or _exit_now
         self.summary = WorkerSummary(orch.worker_id)

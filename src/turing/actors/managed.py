@@ -96,7 +96,8 @@ class ManagedActor:
         cache = self._cache() if cacheable(request) else None
         key = cache_key(self.identity, self.settings.model, request) if cache else None
         if cache is not None and key is not None:
-            hit = cache.get(key, count_hit=not request.dry_run)
+            # the cache is a database: read it off the event loop (calls in flight go on)
+            hit = await asyncio.to_thread(cache.get, key, count_hit=not request.dry_run)
             if hit is not None:
                 return ModelResponse(hit["response"], Usage(calls=1, cached=1), self.settings.model)
         response, retries = await self._call(request)
@@ -110,7 +111,8 @@ class ManagedActor:
             retries,
         )
         if cache is not None and key is not None and not request.dry_run and response.text.strip():
-            cache.put(
+            await asyncio.to_thread(
+                cache.put,
                 key,
                 actor=self.identity,
                 model=self.settings.model,
