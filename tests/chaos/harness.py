@@ -786,11 +786,19 @@ class Ledger:
                 unexcused.append(f"{subject} x{len(made)} ({described})")
             else:
                 excused += 1
-        if unexcused:
-            self.problem(
-                f"the callable sink was called more than once for {len(unexcused)} subject(s) "
-                f"({lines} calls for {len(calls)} subjects): {unexcused[:5]}"
-            )
+        failed = set(self.failed_reasons())
+        for label, found in (
+            ("", [u for u in unexcused if u.split()[0] not in failed]),
+            (
+                " whose task failed (its sink raised)",
+                [u for u in unexcused if u.split()[0] in failed],
+            ),
+        ):
+            if found:
+                self.problem(
+                    f"the callable sink was called more than once for {len(found)} subject(s)"
+                    f"{label} ({lines} calls for {len(calls)} subjects in all): {found[:5]}"
+                )
         self.notes.append(
             f"sink log: {lines} call(s), {len(calls)} subject(s), {len(committed)} committed, "
             f"{excused} repeat(s) excused (SIGKILLed caller or database restart)"

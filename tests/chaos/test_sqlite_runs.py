@@ -52,6 +52,7 @@ def test_three_runs_on_one_sqlite_file_one_killed(
             fleet.wait(m, timeout=180)
     end = time.time()
     ledger.check_fleet(expect_exit=True)
+    snap = ledger.snapshot()
     stranded = holders().get(victim.pid, 0)
     ledger.notes.append(
         f"killed `turing run` pid {victim.pid} holding {held.get(victim.pid, 0)} task(s); "
@@ -62,7 +63,7 @@ def test_three_runs_on_one_sqlite_file_one_killed(
     ledger.check_outcomes()
     ledger.check_sink_log()
     ledger.check_no_running()
-    ledger.check_stall(start, end, ledger.snapshot())
+    ledger.check_stall(start, end, snap)
     if not has_lease and ledger.stranded:
         others = [p for p in ledger.problems if p not in ledger.stranded]
         ledger.problems = others
