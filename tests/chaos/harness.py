@@ -765,7 +765,7 @@ class Ledger:
                 calls[subject].append((int(pid), call, float(at)))
                 lines += 1
         killed = self.fleet.killed_pids()
-        cut = [(a - 1.0, b + 0.5) for a, b in self.fleet.outages]
+        cut = [(a - 1.0, b + 2.0) for a, b in self.fleet.outages]
         unexcused: list[str] = []
         excused = 0
         for subject, made in sorted(calls.items(), key=lambda kv: int(kv[0])):
