@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from typing import Any
 
+from turing._json import truncate
 from turing.actors.base import Actor, Message, ModelRequest, Usage
 from turing.contracts import Contract
-from turing.errors import ActorError, ScriptError, StoreError, TemplateRenderError, TuringError
+from turing.errors import (
+    ActorError,
+    ScriptError,
+    StoreError,
+    TemplateRenderError,
+    TuringError,
+    Violation,
+)
 from turing.repair import repair
 from turing.result import Attempt, ErrorKind, RunError, RunResult, StepResult
 from turing.scripts import ScriptContext, run_script
@@ -144,6 +152,9 @@ class _Run:
     async def execute(self) -> Any:
         wf = self.workflow
         self._contract_error("input_invalid", "input", wf.input, self.data, None)
+        # the input as its contract means it: declared defaults applied; an optional field
+        # without a default is None for the templates (`{% if company %}`), not undefined
+        self.data = {k: None for k in wf.input.fields} | wf.input.with_defaults(self.data)
         by_name = {cs.name: cs for cs in wf.steps}
         order = {cs.name: i for i, cs in enumerate(wf.steps)}
         graph = TopologicalSorter({cs.name: cs.deps for cs in wf.steps})
@@ -160,7 +171,39 @@ class _Run:
                 graph.done(name)
         final = self.outputs[wf.final_step.name]
         self._contract_error("output_invalid", "output", wf.output, final, wf.final_step.name)
-        return final
+        self._subject_error(final, wf.final_step.name)
+        return wf.output.with_defaults(final)
+
+    def _subject_violations(self, value: Any) -> list[Violation]:
+        """An answer must be about this task's subject: a model that answers `item_id: 999`
+        for item 1 would otherwise have its result written to item 999."""
+        key = self.workflow.subject_key
+        if key is None or not isinstance(value, dict) or key not in value:
+            return []
+        expected = self.data.get(key)
+        if expected is None or str(value[key]) == str(expected):
+            return []
+        return [
+            Violation(
+                f"$.{key}",
+                "subject",
+                f"must be {expected!r}, the subject of this task (the answer is about "
+                f"{value[key]!r})",
+                truncate(repr(value[key])),
+            )
+        ]
+
+    def _subject_error(self, value: Any, step: str) -> None:
+        problems = self._subject_violations(value)
+        if problems:
+            raise _StepFailed(
+                RunError(
+                    ErrorKind.OUTPUT_INVALID,
+                    f"output is about another subject than the task's ({problems[0].message})",
+                    step=step,
+                    violations=tuple(problems),
+                )
+            )
 
     async def step(self, cs: CompiledStep) -> Any:
         variables = {**self.data, **{name: self.outputs[name] for name in cs.visible}}
@@ -283,20 +326,23 @@ class _Run:
                     )
                 ) from exc
             outcome = repair(response.text, contract, self.data)
+            violations = outcome.violations
+            if outcome.ok and cs is self.workflow.final_step:
+                violations += tuple(self._subject_violations(outcome.value))
             self._attempt(
                 where,
                 response.text,
                 response.usage,
                 repairs=outcome.repairs,
-                violations=outcome.violations,
+                violations=violations,
             )
             record.attempts = number
             record.usage = record.usage + response.usage
             record.repairs.extend(outcome.repairs)
             self._check_budget(step.name)
-            if outcome.ok:
+            if outcome.ok and not violations:
                 return outcome.value
-            problems = "\n".join(f"- {v}" for v in outcome.violations)
+            problems = "\n".join(f"- {v}" for v in violations)
             messages += [
                 Message("assistant", response.text),
                 Message("user", REASK.format(problems=problems)),
@@ -305,9 +351,10 @@ class _Run:
             RunError(
                 "output_invalid",
                 f"output of step {step.name!r} still breaks contract {contract.name!r} "
-                f"after {step.max_reasks} re-ask(s)",
+                f"after {step.max_reasks} re-ask(s): "
+                + "; ".join(f"{v.path}: {v.message}" for v in violations[:3]),
                 step.name,
-                violations=outcome.violations,
+                violations=violations,
             )
         )
 

@@ -214,6 +214,32 @@ class Sink:
                 out.append(SinkSQL(st, for_each if (i > 0 or len(statements) == 1) else None))
         return cls(tuple(out))
 
+    def problems(self, output: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Parameters of the SQL statements that the output contract cannot supply, checked
+        when the workflow loads (a renamed field must not cost every task its model calls
+        before the sink fails). `output` is the contract's top-level properties; a sink of
+        a contract that declares none is not checked."""
+        if not output:
+            return []
+        found = []
+        for st in self.statements:
+            given = {"subject", *output}
+            if st.for_each is not None:
+                items = output.get(st.for_each)
+                if items is None or items.get("type") not in (None, "array"):
+                    found.append(f"for_each={st.for_each!r} is not an array field of the output")
+                    continue
+                element = items.get("items", {}) if isinstance(items, Mapping) else {}
+                given |= {"index", "value", *element.get("properties", {})}
+            texts = st.sql.values() if isinstance(st.sql, Mapping) else [st.sql]
+            for text in texts:
+                for name in sorted(set(_PARAM.findall(text)) - given):
+                    found.append(
+                        f"parameter :{name} of sink statement {_short(text)!r} is not in the "
+                        f"output contract (it has: {', '.join(sorted(given))})"
+                    )
+        return found
+
     def write(self, tx: Tx, output: dict[str, Any], task: Mapping[str, Any]) -> None:
         """Store one output; raises whatever the database or callable raises."""
         if self.fn is not None:
@@ -235,6 +261,14 @@ class Sink:
                     else {"value": _param(item)}
                 )
                 tx.sql(sql, {**top, **own, "index": index})
+
+
+_PARAM = re.compile(r"(?<![:\w]):([a-zA-Z_]\w*)")  # as turing.store.queries reads them
+
+
+def _short(sql: str) -> str:
+    flat = " ".join(sql.split())
+    return flat if len(flat) <= 60 else flat[:57] + "..."
 
 
 def _param(value: Any) -> Any:

@@ -86,6 +86,8 @@ class Workflow:
         if source is not None and (source.key or subject_key) is None:
             raise WorkflowDefinitionError(name, "a workflow with a source needs a subject_key")
         self.source = source
+        if sink is not None and (problems := sink.problems(self.output.fields)):
+            raise WorkflowDefinitionError(name, "sink: " + "; ".join(problems))
         self.sink = sink
         self.priority = priority
         self.retry = retry or RetryPolicy()

@@ -236,9 +236,8 @@ class Processor:
 
         def write(tx: Any) -> None:
             if sink is not None and isinstance(output, dict):
-                sink.write(
-                    tx, output, {"subject": task.subject, "id": task.id, "input": task.input}
-                )
+                task_info = {"subject": task.subject, "id": task.id, "input": task.input}
+                sink.write(tx, _bindable(wf, output), task_info)
 
         retry_at = None
         if not result.ok:
@@ -302,12 +301,19 @@ class Processor:
         assert wf.sink is not None
         try:
             with self.store.db.tx() as tx:
-                wf.sink.write(tx, result.output, {"subject": subject, "id": None, "input": data})
+                output = _bindable(wf, result.output)
+                wf.sink.write(tx, output, {"subject": subject, "id": None, "input": data})
                 raise _Rollback
         except _Rollback:
             return "succeeded"
         except Exception:
             return "sink"
+
+
+def _bindable(wf: Workflow, output: dict[str, Any]) -> dict[str, Any]:
+    """The output as a sink binds it: every field the contract declares is a parameter
+    (None when the answer left an optional one out), so `:field` never goes unbound."""
+    return {k: None for k in wf.output.fields} | output
 
 
 class _Rollback(Exception):
