@@ -29,30 +29,56 @@ def _print_json(value: Any) -> None:
     state.out.print_json(json.dumps(value, ensure_ascii=False, default=str))
 
 
+SCAFFOLD = {
+    "turing.toml": "turing.toml.tmpl",
+    "workflows.py": "workflows.py.tmpl",
+    "schema.sql": "schema.sql.tmpl",
+    "README.md": "README.md.tmpl",
+}
+SCAFFOLD_DB = "turing.db"  # the database turing.toml.tmpl names
+
+
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
-    """Scaffold a working project: turing.toml and an example workflow module.
+    """Scaffold a working project: turing.toml, a workflow with a source and a SQL sink, and
+    a SQLite database holding 8 sample tickets, so `turing run` processes them at once.
 
-    Example: turing init myproject && cd myproject && turing exec triage_ticket
-    --input '{"ticket_id": 1, "text": "The invoice page crashes"}'
+    The database is created by init itself from schema.sql (also written, to recreate it or
+    to use PostgreSQL); an existing turing.db keeps its rows (--force does not touch data).
+    Exit codes: 0 created, 2 files already exist (without --force).
+
+    Example: turing init myproject && cd myproject && turing run
     """
-    files = {"turing.toml": "turing.toml.tmpl", "workflows.py": "workflows.py.tmpl"}
+    import sqlite3
+
     directory.mkdir(parents=True, exist_ok=True)
-    clashes = [name for name in files if (directory / name).exists()]
+    clashes = [name for name in SCAFFOLD if (directory / name).exists()]
     if clashes and not force:
         raise UsageProblem(f"{directory}: {', '.join(clashes)} already exist (use --force)")
     scaffold = resources.files("turing.scaffold")
-    for name, template in files.items():
-        (directory / name).write_text(scaffold.joinpath(template).read_text(encoding="utf-8"))
-    state.out.print(f"Created a Turing project in [bold]{directory}[/]. Try:")
-    state.out.print(f"  cd {directory}")
-    state.out.print("  turing workflows list")
+    for name, template in SCAFFOLD.items():
+        (directory / name).write_text(
+            scaffold.joinpath(template).read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    schema = (directory / "schema.sql").read_text(encoding="utf-8")
+    conn = sqlite3.connect(directory / SCAFFOLD_DB)
+    try:
+        conn.executescript(schema)  # idempotent: IF NOT EXISTS, ON CONFLICT DO NOTHING
+        conn.commit()
+        (tickets,) = conn.execute("SELECT count(*) FROM tickets").fetchone()
+    finally:
+        conn.close()
     state.out.print(
-        '  turing exec triage_ticket --input \'{"ticket_id": 1, "text": "Refund my invoice"}\''
+        f"Created a Turing project in [bold]{escape(str(directory))}[/] "
+        f"({SCAFFOLD_DB} holds {tickets} sample tickets). Try:"
     )
+    state.out.print(f"  cd {escape(str(directory))}")
+    state.out.print("  turing run        # triage the tickets into ticket_triage")
+    state.out.print("  turing run        # again: nothing pending")
+    state.out.print("  turing history")
 
 
 @workflows_app.command("list")
