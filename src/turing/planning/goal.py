@@ -6,6 +6,11 @@ if it is one), "last 7 days" / "past 7 days" (the 7 days ending today), "since 2
 Counts: "top 5", "5 best", "best 5", "first 5" (a count input; "first 100" and "at most 100"
 limit the rows when there is none). Recognised phrases are removed from the text that is
 matched against workflows, so "today" never makes a workflow look relevant.
+
+Conditions that would narrow the rows in ways a plan cannot say from words ("for urgent ones",
+"only ...", "that are ...", "whose ...", "where ...", "more than ...", "except ...") are kept
+on the clause (`conditions`, `qualifiers`) so the planner refuses rather than running on every
+row; orderings it cannot honour ("newest first", "sorted by ...") are kept as `ignored`.
 """
 
 from __future__ import annotations
@@ -78,6 +83,12 @@ class Clause:
     # jobs") each piece must name its workflow unambiguously to count as separate work
     pieces_whole: bool = False
     first: int | None = None  # "first 100 jobs": no count input -> at most that many rows
+    # phrases that narrow the rows ("urgent ones", "that are open"): never silently dropped
+    conditions: tuple[str, ...] = ()
+    # adjectives that narrow the rows unless the workflow itself is about them ("urgent")
+    qualifiers: tuple[str, ...] = ()
+    # phrases a plan cannot honour and that change no row ("newest first"): said in notes
+    ignored: tuple[str, ...] = ()
 
 
 def today_utc() -> dt.date:
@@ -123,7 +134,53 @@ def _clause(part: str, today: dt.date) -> Clause:
         if (found.group(1) or "").lower() in ("first", "at most", "up to"):
             first = count  # a count input if the workflow has one, else a row limit
         words = words[: found.start()] + " " + words[found.end() :]
-    return Clause(part, " ".join(words.split()), time, count, first=first)
+    conditions = tuple(_phrase(m) for p in _CONDITIONS for m in p.finditer(words))
+    qualifiers = tuple(m.group(0).lower() for m in _QUALIFIERS.finditer(words))
+    ignored = tuple(_phrase(m) for m in _ORDERINGS.finditer(words))
+    return Clause(
+        part, " ".join(words.split()), time, count, first=first,
+        conditions=conditions, qualifiers=qualifiers, ignored=ignored,
+    )  # fmt: skip
+
+
+def _phrase(found: re.Match[str]) -> str:
+    return " ".join(found.group(0).split())
+
+
+_W = r"[\w'-]+"
+# Each narrows the rows to some of them; the offline planner cannot turn it into a filter.
+_CONDITIONS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        rf"\b(?!the\b|all\b|each\b|these\b|those\b){_W}\s+ones\b",  # "urgent ones"
+        rf"\b(?:only|just|solely|exclusively)\b(?:\s+{_W}){{1,3}}",
+        rf"\b(?:that|which|who)\s+(?:are|is|were|was|have|has|had|contain\w*|mention\w*"
+        rf"|need\w*|lack\w*|include\w*|come\w*|belong\w*)\b(?:\s+{_W}){{0,3}}",
+        rf"\b(?:whose|where|unless|except|excluding|but not|if|when|whenever|provided)\b"
+        rf"(?:\s+{_W}){{0,3}}",
+        rf"\b(?:more|less|fewer|greater|longer|shorter|higher|lower|older|newer|bigger|smaller)"
+        rf"\s+than\b(?:\s+{_W}){{0,2}}",
+        r"\b(?:over|above|under|below|at least|no more than|exceeding)\s+[$€£]?\d[\w.,'-]*",
+        r"\b(?:high|low|top|medium|normal)[ -]priority\b",
+        rf"\bwith(?:out)?\s+(?:no\s+)?(?:{_W}\s+)?(?:priority|status|rating|score|label|tag)\b"
+        rf"(?:\s+{_W}){{0,2}}",
+        r"\b(?:not yet|not already|never)\b(?:\s+[\w'-]+){0,2}",
+    )
+)
+# Adjectives that pick some rows out of all of them ("urgent tickets"), unless the chosen
+# workflow is itself about them (a workflow that triages urgent tickets).
+_QUALIFIERS = re.compile(
+    r"\b(?:urgent|important|critical|unread|unanswered|unresolved|overdue|flagged|starred|"
+    r"vip|premium|angry|negative|positive|spam|senior|junior|recent|stale|open|closed|"
+    r"active|inactive|escalated|late)\b",
+    re.IGNORECASE,
+)
+# Orderings: a plan runs every selected row, in no order a goal can choose.
+_ORDERINGS = re.compile(
+    rf"\b(?:newest|oldest|latest|earliest|biggest|smallest|most \w+|least \w+)\s+first\b"
+    rf"|\b(?:sorted|ordered|ranked)\s+by(?:\s+{_W}){{1,2}}|\bin order of(?:\s+{_W}){{1,2}}",
+    re.IGNORECASE,
+)
 
 
 def _time(text: str, today: dt.date) -> tuple[str, TimeRange | None]:

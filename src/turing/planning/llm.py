@@ -4,6 +4,7 @@ The request is an ordinary one-step workflow run through the executor, so the an
 validated against the plan schema, repaired and re-asked like any structured output. What
 the schema cannot say (references resolve, no cycles, types fit) is checked next; a plan
 that fails those checks goes back to the model with the errors, at most `max_reasks` times.
+When it gives up, the error it raises lists the last errors (each violation with its path).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from turing.planning.goal import today_utc
 from turing.planning.model import CannotPlan, Plan, PlanError
 from turing.planning.schema import PlanLimits, plan_schema
 from turing.planning.validate import parse_plan
+from turing.result import RunError
 from turing.steps import LLMStep
 from turing.workflow import Workflow
 
@@ -108,9 +110,10 @@ class LLMPlanner:
             result = await self.executor.run(self.workflow, data | {"feedback": feedback})
             self.usage = self.usage + result.usage
             if not result.ok:
-                first = result.errors[0] if result.errors else None
-                why = f"{first.kind}: {first.message}" if first else "no answer"
-                raise CannotPlan(f"the model {self.actor!r} gave no usable plan ({why})")
+                raise CannotPlan(
+                    f"the model {self.actor!r} gave no usable plan; its last errors:\n"
+                    + "\n".join(f"  - {e}" for e in _last_errors(result.errors))
+                )
             attempt = PlanAttempt(result.output)
             self.attempts.append(attempt)
             try:
@@ -124,5 +127,26 @@ class LLMPlanner:
                 feedback += "\nThe rejected plan was: " + json.dumps(result.output)
         last = self.attempts[-1].errors if self.attempts else []
         raise PlanError(
-            [*last, f"the model's plan was still invalid after {self.max_reasks} re-ask(s)"]
+            [
+                f"the model's plan was still invalid after {self.max_reasks} re-ask(s); "
+                f"its last errors follow",
+                *last,
+            ]
         )
+
+
+_MAX_SHOWN = 10
+
+
+def _last_errors(errors: list[RunError]) -> list[str]:
+    """Each error of a failed planning run with its violations (path and message), so the
+    reason a model's answer was refused is shown, not only that it was."""
+    if not errors:
+        return ["no answer"]
+    out = []
+    for e in errors:
+        out.append(f"{e.kind}: {e.message}")
+        out += [f"{v.path}: {v.message}" for v in e.violations[:_MAX_SHOWN]]
+        if len(e.violations) > _MAX_SHOWN:
+            out.append(f"... and {len(e.violations) - _MAX_SHOWN} more")
+    return out

@@ -7,7 +7,10 @@ runs first), whatever order the goal names them in. Time phrases become the date
 source declares, and flow on to later steps over the same subjects, so "extract skills from
 jobs fetched today, then match candidates" matches exactly today's postings. "top 5" fills
 the consumer's count input. Anything it cannot place is an error that says which words and
-why, never a guess.
+why, never a guess: a condition that would narrow the rows ("draft replies for urgent ones")
+is refused rather than dropped (dropped, it would run on every row, and pay for it), with
+the filters the workflow's source declares; an ordering it cannot honour ("newest first")
+is named in the plan's notes.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class OfflinePlanner:
             )
         clauses = split_goal(goal, today)
         picks = self._pick(goal, clauses)
+        for clause, entry in picks:
+            _refuse_conditions(clause, entry)
         order = _data_flow_order(picks)
         return self._build(goal, picks, order)
 
@@ -150,6 +155,11 @@ class OfflinePlanner:
                 self._wire_inputs(step, entry, [(ids[p], picks[p][1]) for p in producers])
             if clause.time is not None:
                 notes.append(f"{ids[index]}: {clause.time.describe()} (UTC)")
+            for phrase in clause.ignored:
+                notes.append(
+                    f"{ids[index]}: ignored {phrase!r}: a plan runs every selected row, in no "
+                    "order the goal can choose"
+                )
             steps.append(step)
         for index, producers in order:
             for p in producers:
@@ -180,6 +190,46 @@ class OfflinePlanner:
                     f"not give and no earlier step produces; run it with "
                     f"`turing exec {entry.name} --input ...`"
                 )
+
+
+def _refuse_conditions(clause: Clause, entry: Entry) -> None:
+    """A condition the planner cannot express, dropped, would run the step on more rows than
+    asked (and pay for them): refuse, naming it and saying how to express it."""
+    doc = set(entry.document())
+    found = [*clause.conditions]
+    found += [q for q in clause.qualifiers if not set(terms(q)) <= doc]
+    if not found:
+        return
+    what = ", ".join(repr(c) for c in dict.fromkeys(found))
+    if entry.filters:
+        declared = "; ".join(
+            f"{f.name} ({f.column} {f.op} {f.type}" + (f": {f.description})" if f.description
+                                                        else ")")
+            for f in entry.filters.values()
+        )  # fmt: skip
+        how = (
+            f"{entry.name}'s source declares these filters: {declared}. Give the value in a "
+            "plan file (for_each.filters; `turing plan --file plan.json`) or let a model plan "
+            "it (`turing plan --model ACTOR`)"
+        )
+    elif entry.has_source:
+        how = (
+            f"{entry.name}'s source declares no filter for it: declare one on its Source "
+            "(filters={...: SourceFilter(column, op, type)}), then give the value in a plan "
+            "file (for_each.filters; `turing plan --file plan.json`) or let a model plan it "
+            "(`turing plan --model ACTOR`)"
+        )
+    else:
+        how = (
+            f"{entry.name} has no source to narrow: it runs once on the input it is given "
+            f"(`turing exec {entry.name} --input ...`)"
+        )
+    raise CannotPlan(
+        f"cannot plan {clause.text!r}: the offline planner cannot express the condition "
+        f"{what} (it understands time phrases and counts only), and without it "
+        f"{entry.name} would run on every row its source returns. A condition must be a "
+        f"filter the workflow's source declares: {how}"
+    )
 
 
 def _flows(producer: Entry, consumer: Entry) -> bool:
