@@ -16,7 +16,7 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 from turing._json import truncate
-from turing.actors.base import Actor, Message, ModelRequest, Usage
+from turing.actors.base import Actor, Message, ModelRequest, Remembers, Usage
 from turing.contracts import Contract
 from turing.errors import (
     ActorError,
@@ -99,13 +99,21 @@ class Executor:
         return asyncio.run(self.run(workflow, inputs, dry_run=dry_run))
 
     async def run(
-        self, workflow: Workflow, inputs: Mapping[str, Any], *, dry_run: bool = False
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        fresh: bool = False,
     ) -> RunResult:
+        """Run `workflow` on `inputs`. `fresh`: no answer comes from the response cache (a
+        task that failed before is tried again: its cached answers are what failed)."""
         started = time.perf_counter()
         result = RunResult(
             workflow.name, workflow.version, self.fingerprint(workflow), dry_run=dry_run
         )
         run = _Run(self, workflow, dict(inputs), result, dry_run)
+        run.fresh = fresh
         try:
             result.output = await run.execute()
         except _StepFailed as failed:
@@ -131,6 +139,7 @@ class _Run:
         self.data = data
         self.result = result
         self.dry_run = dry_run
+        self.fresh = False  # no answers from the response cache
         self.outputs: dict[str, Any] = {}
 
     def _contract_error(
@@ -297,6 +306,7 @@ class _Run:
                 variables=variables,
                 dry_run=self.dry_run,
                 workflow=self.workflow.name,
+                from_cache=number == 1 and not self.fresh,
             )
             began = time.perf_counter()
             where = (step.name, number, actor.identity, _dump(messages), began)
@@ -341,6 +351,8 @@ class _Run:
             record.repairs.extend(outcome.repairs)
             self._check_budget(step.name)
             if outcome.ok and not violations:
+                if number == 1 and isinstance(actor, Remembers):  # only a validated answer
+                    await actor.accepted(request, response)
                 return outcome.value
             problems = "\n".join(f"- {v}" for v in violations)
             messages += [

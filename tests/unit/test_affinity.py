@@ -563,6 +563,7 @@ def test_managed_actor_holds_the_host_per_attempt_only() -> None:
     settings = ActorSettings("fake", "m1", max_retries=2)
     actor = ManagedActor(fake, settings, cache=lambda: cache, sleep=sleep, host=scheduler)
     first = run(actor.complete(request()))
+    run(actor.accepted(request(), first))  # the answer validated: now it may be cached
     second = run(actor.complete(request()))  # a cache hit
     assert first.text == second.text == '{"a": 1}' and second.usage.cached == 1
     assert held_while_sleeping == [0]

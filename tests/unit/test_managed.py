@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -139,6 +140,8 @@ def test_cache_hit_makes_no_call_and_costs_nothing() -> None:
     fake = FakeModel([answer()])
     actor = ManagedActor(fake, SETTINGS, cache=lambda: cache)
     first = run(actor.complete(request(temperature=0)))
+    assert cache.rows == {}  # not validated yet: nothing kept
+    run(actor.accepted(request(temperature=0), first))
     second = run(actor.complete(request(temperature=0)))
     assert len(fake.requests) == 1
     assert second.text == first.text
@@ -150,10 +153,12 @@ def test_only_deterministic_requests_are_cached() -> None:
     cache = MemoryCache()
     fake = FakeModel([answer(), answer(), answer()])
     actor = ManagedActor(fake, SETTINGS, cache=lambda: cache)
-    run(actor.complete(request(temperature=0.7)))
-    run(actor.complete(request(temperature=0.7)))
+    for _ in range(2):
+        hot = request(temperature=0.7)
+        run(actor.accepted(hot, run(actor.complete(hot))))
     assert len(fake.requests) == 2 and cache.rows == {}
-    run(actor.complete(request(temperature=0.7, seed=5)))
+    seeded = request(temperature=0.7, seed=5)
+    run(actor.accepted(seeded, run(actor.complete(seeded))))
     assert len(cache.rows) == 1
 
 
@@ -161,9 +166,11 @@ def test_dry_run_reads_the_cache_but_never_writes_or_counts() -> None:
     cache = MemoryCache()
     fake = FakeModel([answer(), answer()])
     actor = ManagedActor(fake, SETTINGS, cache=lambda: cache)
-    run(actor.complete(request(temperature=0, dry_run=True)))
+    dry = request(temperature=0, dry_run=True)
+    run(actor.accepted(dry, run(actor.complete(dry))))
     assert cache.rows == {}
-    run(actor.complete(request(temperature=0)))
+    real = request(temperature=0)
+    run(actor.accepted(real, run(actor.complete(real))))
     hit = run(actor.complete(request(temperature=0, dry_run=True)))
     assert hit.usage.cached == 1 and cache.hits == 0
 
@@ -180,3 +187,15 @@ def test_cache_key_covers_messages_parameters_and_schema() -> None:
     assert len(keys) == 4 and cache_key("a", "m", base) not in keys
     assert cache_key("a", "m", base) != cache_key("b", "m", base)
     assert cache_key("a", "m", base) != cache_key("a", "m2", base)
+
+
+def test_re_asks_and_retries_are_never_answered_from_the_cache() -> None:
+    """Issue 11 (4): a cached answer replayed to a re-ask or a retry is what is being
+    corrected. `from_cache=False` (the executor's re-asks and retried tasks) always calls."""
+    cache = MemoryCache()
+    fake = FakeModel([answer(), answer()])
+    actor = ManagedActor(fake, SETTINGS, cache=lambda: cache)
+    first = request(temperature=0)
+    run(actor.accepted(first, run(actor.complete(first))))
+    again = run(actor.complete(replace(first, from_cache=False)))
+    assert len(fake.requests) == 2 and again.usage.cached == 0 and cache.hits == 0

@@ -83,6 +83,9 @@ class ModelRequest:
     variables: Mapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     workflow: str = ""
+    # False for re-asks and for runs of a task that failed before: a cached answer there
+    # would replay what is being corrected (see `turing.cache`)
+    from_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,14 @@ class Actor(Protocol):
     def identity(self) -> str: ...
 
     async def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+
+@runtime_checkable
+class Remembers(Protocol):
+    """An actor that keeps answers (a response cache): told when an answer validated, the
+    only answers it may keep."""
+
+    async def accepted(self, request: ModelRequest, response: ModelResponse) -> None: ...
 
 
 def estimate_tokens(text: str) -> int:

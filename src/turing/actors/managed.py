@@ -93,9 +93,9 @@ class ManagedActor:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         request = self._apply(request)
-        cache = self._cache() if cacheable(request) else None
-        key = cache_key(self.identity, self.settings.model, request) if cache else None
-        if cache is not None and key is not None:
+        cache = self._cache() if cacheable(request) and request.from_cache else None
+        if cache is not None:
+            key = cache_key(self.identity, self.settings.model, request)
             # the cache is a database: read it off the event loop (calls in flight go on)
             hit = await asyncio.to_thread(cache.get, key, count_hit=not request.dry_run)
             if hit is not None:
@@ -110,17 +110,24 @@ class ManagedActor:
             0,
             retries,
         )
-        if cache is not None and key is not None and not request.dry_run and response.text.strip():
-            await asyncio.to_thread(
-                cache.put,
-                key,
-                actor=self.identity,
-                model=self.settings.model,
-                text=response.text,
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-            )
         return ModelResponse(response.text, usage, response.model or self.settings.model)
+
+    async def accepted(self, request: ModelRequest, response: ModelResponse) -> None:
+        """Keep an answer that validated (only those: a cached invalid answer would be
+        replayed by every retry). First asks only; hits and dry runs are not stored again."""
+        request = self._apply(request)
+        cache = self._cache() if cacheable(request) and not request.dry_run else None
+        if cache is None or response.usage.cached or not response.text.strip():
+            return
+        await asyncio.to_thread(
+            cache.put,
+            cache_key(self.identity, self.settings.model, request),
+            actor=self.identity,
+            model=self.settings.model,
+            text=response.text,
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+        )
 
     async def _call(self, request: ModelRequest) -> tuple[ModelResponse, int]:
         retries = 0

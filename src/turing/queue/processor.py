@@ -231,7 +231,8 @@ class Processor:
 
     async def _one(self, task: TaskRow) -> Completion:
         wf = self.registry.get(task.workflow)
-        result = await self.executor.run(wf, task.input)
+        # a task tried before failed: its cached answers are what failed, ask afresh
+        result = await self.executor.run(wf, task.input, fresh=task.attempts > 1)
         sink, output = wf.sink, result.output
 
         def write(tx: Any) -> None:
