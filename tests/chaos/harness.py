@@ -462,6 +462,26 @@ class Fleet:
         args = ("--json", "-c", str(concurrency), "--lease", f"{LEASE:g}", "--idle", "0.2")
         return self.spawn("worker", *args, "--grace", "3", *extra, env=env)
 
+    def first_completions(self, n: int, timeout: float = 90) -> None:
+        """Wait until `n` tasks finished; fail at once (with their stderr) if every
+        process of the fleet has exited meanwhile."""
+
+        def check() -> bool:
+            if self.project.finished() >= n:
+                return True
+            if self.members and not self.live():
+                tails = [
+                    f"{m.kind} pid {m.pid} exit {m.proc.returncode}: "
+                    + " | ".join(m.stderr().strip().splitlines()[-3:])
+                    for m in self.members
+                ]
+                raise AssertionError(
+                    "every process exited before work got done:\n" + "\n".join(tails)
+                )
+            return False
+
+        wait_for(check, timeout, f"the first {n} completions")
+
     def live(self) -> list[Member]:
         return [m for m in self.members if m.killed_at is None and m.alive()]
 
@@ -612,6 +632,7 @@ class Ledger:
         self.notes: list[str] = []
         # problems that tasks stranded under a dead owner's lease cause (scenario d)
         self.stranded: list[str] = []
+        self._checked: set[int] = set()  # members whose exit check_fleet has judged
 
     def problem(self, text: str, *, stranded: bool = False) -> None:
         self.problems.append(text)
@@ -652,12 +673,13 @@ class Ledger:
         """No member exited on its own before we stopped it (unless `expect_exit`: a
         `turing run` ends by itself), none with a non-zero code or a traceback."""
         for m in self.fleet.members:
-            if m.killed_at is not None:
+            if m.killed_at is not None or m.pid in self._checked:
                 continue
             code = m.proc.poll()
             err = m.stderr()
             if code is None:
                 continue
+            self._checked.add(m.pid)
             tail = " | ".join(err.strip().splitlines()[-4:])
             if not m.stopped_by_us and not expect_exit:
                 self.problem(f"{m.kind} pid {m.pid} exited by itself with code {code}: {tail}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from chaos.conftest import MakeProject
-from chaos.harness import ChaosProject, Fleet, Ledger, PrivatePostgres, wait_for
+from chaos.harness import ChaosProject, Fleet, Ledger, PrivatePostgres
 
 pytestmark = pytest.mark.chaos
 
@@ -39,7 +39,7 @@ def test_postgres_restarts_mid_run(
     ledger = Ledger(project, fleet)
     for _ in range(3):
         fleet.worker()
-    wait_for(lambda: project.finished() >= 20, 60, "the first completions")
+    fleet.first_completions(20)
     start = time.time()
     time.sleep(3)
     with fleet.outage():

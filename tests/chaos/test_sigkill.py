@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from chaos.conftest import MakeProject
-from chaos.harness import LEASE, STALL_MARGIN, ChaosProject, Fleet, Ledger, wait_for
+from chaos.harness import LEASE, ChaosProject, Fleet, Ledger
 
 pytestmark = pytest.mark.chaos
 
@@ -30,7 +30,7 @@ def test_sigkill_random_workers(
     ledger = Ledger(project, fleet)
     for _ in range(WORKERS):
         fleet.worker()
-    wait_for(lambda: project.finished() >= 5, 60, "the first completions")
+    fleet.first_completions(5)
     start = time.time()
     kills = 0
     while time.time() - start < CHAOS_S:
@@ -53,5 +53,4 @@ def test_sigkill_random_workers(
     ledger.check_sink_log()
     ledger.check_no_running()
     ledger.check_stall(start, end, snap)
-    assert STALL_MARGIN > 0
     ledger.verify()

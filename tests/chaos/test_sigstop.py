@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from chaos.conftest import MakeProject
-from chaos.harness import LEASE, STALL_MARGIN, ChaosProject, Fleet, Ledger, owner_pid, wait_for
+from chaos.harness import LEASE, STALL_MARGIN, ChaosProject, Fleet, Ledger, owner_pid
 
 pytestmark = pytest.mark.chaos
 
@@ -36,7 +36,7 @@ def test_a_worker_frozen_longer_than_its_lease(
     frozen = fleet.worker(env={"CHAOS_FREEZE_FLAG": str(flag)})
     for _ in range(2):
         fleet.worker()
-    wait_for(lambda: project.finished() >= 20, 60, "the first completions")
+    fleet.first_completions(20)
     start = time.time()
     flag.touch()
     fleet.frozen_itself(frozen)

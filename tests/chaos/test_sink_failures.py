@@ -32,7 +32,7 @@ def test_a_sink_failing_for_one_percent(
     ledger = Ledger(project, fleet)
     for _ in range(3):
         fleet.worker()
-    wait_for(lambda: project.finished() >= 5, 60, "the first completions")
+    fleet.first_completions(5)
     start = time.time()
     wait_for(lambda: project.finished() >= ITEMS, 120, "every task to finish", every=0.5)
     end = time.time()

@@ -19,7 +19,6 @@ from chaos.harness import (
     Ledger,
     owner_pid,
     run_has_lease,
-    wait_for,
 )
 
 pytestmark = pytest.mark.chaos
@@ -42,7 +41,7 @@ def test_three_runs_on_one_sqlite_file_one_killed(
         rows = project.rows("SELECT lease_owner FROM turing_tasks WHERE status = 'running'")
         return Counter(owner_pid(r["lease_owner"]) or 0 for r in rows)
 
-    wait_for(lambda: project.finished() >= 40, 90, "the first completions")
+    fleet.first_completions(40)
     start = time.time()
     held = holders()
     victim = max(runs, key=lambda m: held.get(m.pid, 0))
