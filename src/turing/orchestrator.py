@@ -51,6 +51,7 @@ __all__ = [
     "OnResult",
     "Orchestrator",
     "Report",
+    "RetrySummary",
     "WorkflowTally",
     "default_worker_id",
 ]
@@ -84,6 +85,19 @@ class ChainReport:
             "output": self.output,
             "steps": [r.as_dict() for r in self.results],
         }
+
+
+@dataclass
+class RetrySummary:
+    """What `retry_failed` did: tasks requeued (of which `refreshed` got a new input from
+    the source) and subjects dropped because the source no longer returns them."""
+
+    requeued: int = 0
+    refreshed: int = 0
+    dropped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requeued": self.requeued, "refreshed": self.refreshed, "dropped": self.dropped}
 
 
 def default_worker_id() -> str:
@@ -438,7 +452,12 @@ class Orchestrator:
     def chain_workflows(
         self, steps: Sequence[tuple[str, Mapping[str, Any]]], *, dry_run: bool = False
     ) -> ChainReport:
-        """Run workflows in order, each output merged into the next input; stop at a failure."""
+        """Run workflows in order, each output merged into the next input; stop at a failure.
+
+        Each workflow runs once on the input given, as `execute_workflow` does: a chain
+        writes no sinks, ignores source filters (no source is read) and records its runs in
+        history with no subject, so the queue still counts those rows as pending. To process
+        rows and write results, use `process_pending_tasks` or a plan."""
         if not steps:
             raise ChainError("a chain needs at least one workflow")
         found = self.check_chain(steps)
@@ -507,6 +526,35 @@ class Orchestrator:
 
         plan = self.plan(goal, model=model, today=today, limits=limits)  # validated
         return PlanRunner(self, limits).run(plan, dry_run=dry_run)
+
+    # ------------------------------------------------------------------ retries
+    def retry_failed(
+        self, workflows: Sequence[str] | None = None, *, task_id: int | None = None
+    ) -> RetrySummary:
+        """Requeue failed tasks (all of `workflows`, or one task) with each subject's
+        **current** input read from its workflow's source: a row fixed since (or a column
+        renamed) is what the retry runs on. A subject the source no longer returns has
+        nothing left to do: its task is dropped from the queue (its runs stay in history).
+        A workflow without a source is requeued with the input it had."""
+        summary = RetrySummary()
+        for task in self.store.retryable_failed(workflows, task_id):
+            wf = self.registry.get(task.workflow)
+            data: Mapping[str, Any] = task.input
+            if wf.source is not None:
+                key = wf.source.key or wf.subject_key
+                assert key is not None
+                with self.store.db.read() as tx:
+                    row = wf.source.row_for(tx, key, task.subject)
+                if row is None:
+                    if self.store.drop_failed(task.id):
+                        summary.dropped.append(f"{task.workflow}/{task.subject}")
+                    continue
+                data = input_of(row, wf.input.fields)
+                if data != task.input:
+                    summary.refreshed += 1
+            if self.store.requeue_failed(task.id, data):
+                summary.requeued += 1
+        return summary
 
     # ------------------------------------------------------------------ registry
     def sync_contracts(self) -> list[SyncChange]:

@@ -181,6 +181,20 @@ class Source:
         assert sql is not None
         yield from db.stream(sql, chunk)
 
+    def row_for(self, tx: Tx, key: str, subject: str) -> dict[str, Any] | None:
+        """The source's current row for one subject, or None when it no longer returns it
+        (`turing retry` re-reads the input this way instead of replaying a stale one)."""
+        if self.fn is not None:
+            return next((r for r in self.rows(tx) if str(r.get(key)) == subject), None)
+        if not re.fullmatch(r"[A-Za-z_]\w*", key):
+            raise ValueError(f"source key {key!r} is not a plain column name")
+        found = tx.sql(
+            f"SELECT * FROM ({self.query(tx.dialect)}) AS turing_source "
+            f"WHERE CAST(turing_source.{key} AS TEXT) = :subject",
+            {"subject": subject},
+        )
+        return found[0] if found else None
+
     def count(self, tx: Tx) -> int:
         if self.fn is not None:
             return len(self.rows(tx))

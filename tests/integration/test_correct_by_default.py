@@ -127,3 +127,35 @@ def test_a_sink_parameter_the_output_cannot_supply_is_refused_at_load() -> None:
         "DELETE FROM t WHERE id = :item_id", "INSERT INTO t VALUES (:item_id, :value, :index)",
         for_each="tags"))  # fmt: skip
     assert ok.sink is not None
+
+
+def test_a_retry_reads_the_subjects_current_input_from_the_source(domain: Store) -> None:
+    """Item 5: a failed task kept the input it was queued with, so fixing the row did not
+    help (6 attempts, all on the stale text). Now a retry re-reads the source; a subject the
+    source no longer returns is dropped from the queue."""
+
+    def answer(request: ModelRequest) -> str:
+        text = str(request.variables["text"])
+        if "broken" in text:
+            return "I cannot count that"
+        return f'{{"item_id": {request.variables["item_id"]}, "words": {len(text.split())}}}'
+
+    with domain.db.tx() as tx:
+        tx.sql("DELETE FROM items WHERE item_id > 3")
+        tx.sql("UPDATE items SET text = 'broken row' WHERE item_id IN (2, 3)")
+    orch = orchestrator(domain, words_workflow(), model=FakeModel(answer))
+    assert orch.process_pending_tasks().failed == 2
+    with domain.db.tx() as tx:  # the user fixes item 2 and deletes item 3
+        tx.sql("UPDATE items SET text = 'one two three' WHERE item_id = 2")
+        tx.sql("DELETE FROM items WHERE item_id = 3")
+    summary = orch.retry_failed()
+    assert (summary.requeued, summary.refreshed, summary.dropped) == (1, 1, ["words/3"])
+    report = orch.process_pending_tasks(discover=False)
+    assert (report.succeeded, report.failed) == (1, 0)
+    written = rows(domain, "SELECT item_id, words FROM results ORDER BY item_id")
+    assert written == [{"item_id": 1, "words": 1}, {"item_id": 2, "words": 3}]
+    tasks = rows(domain, "SELECT subject, status FROM turing_tasks ORDER BY subject")
+    assert tasks == [
+        {"subject": "1", "status": "succeeded"},
+        {"subject": "2", "status": "succeeded"},
+    ]

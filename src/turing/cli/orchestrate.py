@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -19,6 +20,7 @@ from turing.orchestrator import DEFAULT_LEASE_S, BatchLimits, Discovery, Orchest
 from turing.result import RunResult
 from turing.store.db import connect
 from turing.store.migrations import current_version, latest_version, migrate
+from turing.store.states import Outcome
 from turing.store.store import TaskRow
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -192,19 +194,27 @@ def run_with_progress(
     discover: bool = True,
     quiet: bool = False,
 ) -> Report:
-    """`process_pending_tasks` with a progress bar on stderr (none when `quiet`)."""
+    """`process_pending_tasks` with a progress bar on stderr (none when `quiet`).
+
+    The bar counts outcomes as the report does (ok, failed, to retry, deferred, lost); after
+    it, the first failure of each kind is printed with its reason (the fields an invalid
+    input breaks, the sink's exception...), so a run says why without `turing history`."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("ok {task.fields[ok]} failed {task.fields[failed]}"),
+        TextColumn("{task.fields[tally]}"),
         TimeElapsedColumn(),
         console=state.err,
         disable=quiet,
         transient=False,
     )
-    bar = progress.add_task("dry run" if dry_run else "processing", total=None, ok=0, failed=0)
-    counts: dict[str, float] = {"ok": 0, "failed": 0, "total": 0}
+    tally: dict[str, int] = dict.fromkeys(_PROGRESS_LABELS.values(), 0)
+    bar = progress.add_task(
+        "dry run" if dry_run else "processing", total=None, tally=_tally_text(tally)
+    )
+    counts: dict[str, float] = {"total": 0}
+    first_failures: dict[str, str] = {}
 
     def discovered(found: list[Discovery]) -> None:
         if dry_run:
@@ -216,14 +226,42 @@ def run_with_progress(
         progress.update(bar, total=total)
 
     def finished(task: TaskRow | None, result: RunResult, outcome: str) -> None:
-        counts["ok" if outcome == "succeeded" else "failed"] += 1
-        progress.update(bar, advance=1, ok=counts["ok"], failed=counts["failed"])
+        label = _PROGRESS_LABELS.get(outcome, "failed")  # a sink failure fails its task
+        tally[label] += 1
+        progress.update(bar, advance=1, tally=_tally_text(tally))
+        where = f"subject {task.subject}" if task is not None else "a run"
+        if outcome == Outcome.SINK:
+            first_failures.setdefault("sink", f"{where}: the sink raised (history says why)")
+        elif label in ("failed", "to retry") and result.errors:
+            error = result.errors[0]
+            first_failures.setdefault(error.kind, f"{where}: {error.message}")
 
     with progress:
-        return orch.process_pending_tasks(
+        report = orch.process_pending_tasks(
             max_tasks, dry_run, workflows, discover=discover,
             on_result=finished, on_discovered=discovered,
         )  # fmt: skip
+    if first_failures and not quiet:
+        state.err.print("first failure of each kind (all: turing history --failed):")
+        for kind, text in first_failures.items():
+            state.err.print(escape(f"  {kind}: {text}"), highlight=False)
+    return report
+
+
+# how the progress bar names each outcome: the words of the report ("2 failed, 1 to retry")
+_PROGRESS_LABELS: dict[str, str] = {
+    Outcome.SUCCEEDED: "ok",
+    Outcome.FAILED: "failed",
+    Outcome.SINK: "failed",
+    Outcome.RETRY: "to retry",
+    Outcome.DEFERRED: "deferred",
+    Outcome.LOST: "lost",
+}
+
+
+def _tally_text(tally: dict[str, int]) -> str:
+    """ "ok 17 failed 2 to retry 1": ok and failed always, the others once they happen."""
+    return " ".join(f"{label} {n}" for label, n in tally.items() if n or label in ("ok", "failed"))
 
 
 def nothing_done(orch: Orchestrator, names: list[str] | None, report: Report) -> str:
@@ -302,6 +340,12 @@ def print_report(report: Report, idle: str | None = None) -> None:
         out.print(f"[bold yellow]stopped:[/] {escape(report.stopped)}")
 
 
+CHAIN_NOTE = (
+    "a chain writes no sinks, ignores source filters and records its runs with no subject "
+    "(use turing run or turing plan to process rows and write results)"
+)
+
+
 @app.command()
 def chain(
     workflows: Annotated[list[str], typer.Argument(help="Workflows in order (names or aliases).")],
@@ -318,6 +362,11 @@ def chain(
     as_json: JsonOpt = False,
 ) -> None:
     """Run workflows in order, each output merged into the next input; type-checked first.
+
+    A chain runs each workflow once on the input given (as turing exec does): it writes no
+    sinks, ignores source filters (no source is read) and records its runs with no subject
+    (so the queue still counts those rows as pending). To process rows and write results,
+    use turing run or a plan (turing plan).
 
     Example: turing chain job_skills match_candidates --input @posting.json
     --with match_candidates='{"k": 3}'
@@ -337,8 +386,9 @@ def chain(
     finally:
         orch.close()
     if as_json:
-        _print_json(report.as_dict())
+        _print_json(report.as_dict() | {"note": CHAIN_NOTE})
     else:
+        state.err.print(f"note: {CHAIN_NOTE}", highlight=False)
         for r in report.results:
             mark = "[green]ok[/]" if r.ok else "[red]failed[/]"
             state.err.print(f"{r.workflow} v{r.version}: {mark} ({r.duration_s * 1000:.1f} ms)")
@@ -352,10 +402,6 @@ def chain(
             state.err.print(f"[red]chain stopped at {report.stopped_at}[/]")
     if not report.ok:
         raise typer.Exit(1)
-
-
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
 
 
 @app.command()
@@ -377,27 +423,62 @@ def history(
     if as_json:
         _print_json(rows)
         return
-    table = Table(
-        "run", "task", "when", "workflow", "subject", "status", "ms", "calls", "repairs", "tokens",
-        "cost", "error",
-    )  # fmt: skip
+    state.out.print(_history_table(rows, wide=state.out.width >= _WIDE))
+
+
+_WIDE = 120  # below this many columns `turing history` shows fewer, truncated columns
+
+
+def _error_text(kind: str | None, error: str | None) -> str:
+    """`kind: text`, the kind said once (rows written before it was left out of the text
+    start with it too)."""
+    if not error:
+        return kind or ""
+    if not kind:
+        return error
+    return f"{kind}: {error.removeprefix(f'{kind}: ')}"
+
+
+def _history_table(rows: list[dict[str, Any]], *, wide: bool) -> Table:
+    """One line per run: every column on a wide terminal; at 80 columns run, when, workflow,
+    subject, status, calls, cost and the error, each cut with an ellipsis rather than
+    wrapped (`--json` and `turing runs show ID` give everything)."""
+    cut: dict[str, Any] = {"no_wrap": True, "overflow": "ellipsis"}
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    table.add_column("run", no_wrap=True, justify="right")
+    if wide:
+        table.add_column("task", no_wrap=True, justify="right")
+    table.add_column("when", no_wrap=True)
+    table.add_column("workflow", max_width=None if wide else 22, **cut)
+    table.add_column("subject", max_width=None if wide else 10, **cut)
+    table.add_column("status", no_wrap=True)
+    if wide:
+        table.add_column("ms", no_wrap=True, justify="right")
+    table.add_column("calls", no_wrap=True, justify="right")
+    if wide:
+        table.add_column("repairs", no_wrap=True, justify="right")
+        table.add_column("tokens", no_wrap=True, justify="right")
+    table.add_column("cost", no_wrap=True, justify="right")
+    table.add_column("error", ratio=1, min_width=12, **cut)
     for r in rows:
-        error = (r["error_kind"] or "") + (": " + r["error"][:60] if r["error"] else "")
-        table.add_row(
-            str(r["id"]),
-            str(r["task_id"] or ""),
-            _when(r["started_at"]),
-            f"{r['workflow']} v{r['version']}",
-            str(r["subject"] or ""),
-            r["status"],
-            f"{r['duration_ms']:.0f}",
-            str(r["calls"]) + (f" ({r['cached']} cached)" if r["cached"] else ""),
-            str(r["repairs"]),
-            str(r["input_tokens"] + r["output_tokens"]),
-            f"{r['cost']:.4f}",
-            escape(error),
-        )
-    state.out.print(table)
+        when = datetime.fromtimestamp(r["started_at"], UTC) if r["started_at"] else None
+        cells = [str(r["id"])]
+        if wide:
+            cells.append(str(r["task_id"] or ""))
+        cells.append(when.strftime("%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M") if when else "")
+        cells += [f"{r['workflow']} v{r['version']}", str(r["subject"] or ""), r["status"]]
+        if wide:
+            cells.append(f"{r['duration_ms']:.0f}")
+        calls = str(r["calls"])
+        if r["cached"]:
+            calls += f" ({r['cached']} cached)" if wide else f" ({r['cached']}c)"
+        cells.append(calls)
+        if wide:
+            cells += [str(r["repairs"]), str(r["input_tokens"] + r["output_tokens"])]
+        cells.append(f"{r['cost']:.4f}")
+        cells.append(escape(_error_text(r["error_kind"], r["error"])))
+        table.add_row(*cells)
+    return table
 
 
 @runs_app.command("show")
@@ -433,7 +514,8 @@ def runs_show(
         f"cost {row['cost']:.6f}"
     )
     if row["error"]:
-        out.print(escape(f"error ({row['error_kind']}): {row['error']}"))
+        error = _error_text(row["error_kind"], row["error"]).removeprefix(f"{row['error_kind']}: ")
+        out.print(escape(f"error ({row['error_kind']}): {error}"))
     out.print("[bold]input[/]")
     _print_json(json.loads(row["input"]))
     for call in row["calls_detail"]:
@@ -467,6 +549,9 @@ def retry(
 ) -> None:
     """Put failed tasks back in the queue (the next `turing run` processes them).
 
+    Each subject's input is read again from its workflow's source, so a row fixed since is
+    what runs; a subject the source no longer returns is dropped from the queue.
+
     Example: turing retry --failed --workflow job_skills   (or: turing retry 17)
     """
     if (task_id is None) == (not failed):
@@ -477,12 +562,24 @@ def retry(
             task = orch.store.task(task_id)
             if task is None:
                 raise UsageProblem(f"no task with id {task_id}")
-            if not orch.store.retry(task_id):
+            if task["status"] != "failed":
                 raise UsageProblem(f"task {task_id} is {task['status']}, not failed")
-            state.out.print(f"task {task_id} requeued")
+            summary = orch.retry_failed(task_id=task_id)
+            if not (summary.requeued or summary.dropped):
+                raise UsageProblem(
+                    f"task {task_id} is not its subject's newest, or the subject has an open task"
+                )
         else:
-            n = orch.store.retry_failed(_names(orch, workflow))
-            state.out.print(f"{n} failed task(s) requeued")
+            summary = orch.retry_failed(_names(orch, workflow))
+        line = f"{summary.requeued} failed task(s) requeued"
+        if summary.refreshed:
+            line += f" ({summary.refreshed} with a new input from the source)"
+        state.out.print(line)
+        if summary.dropped:
+            shown = ", ".join(summary.dropped[:10]) + (" ..." if len(summary.dropped) > 10 else "")
+            state.out.print(
+                f"{len(summary.dropped)} dropped: the source no longer returns them ({shown})"
+            )
     finally:
         orch.close()
 

@@ -347,10 +347,18 @@ class Store:
         self, tx: Tx, item: Completion, owner: str, worker: str, sink_error: str | None
     ) -> Outcome:
         task, result = item.task, item.result
-        error = sink_error or "; ".join(f"{e.kind}: {e.message}" for e in result.errors)
         kind = "sink" if sink_error else (result.errors[0].kind if result.errors else "unknown")
+        # each text says its kind once: history has a kind column (the text leaves it out),
+        # the task's last error has none (the text starts with it)
+        text = (
+            sink_error.removeprefix("sink failed: ")
+            if sink_error
+            else "; ".join(e.message if e.kind == kind else f"{e.kind}: {e.message}"
+                           for e in result.errors)
+        )  # fmt: skip
+        error = f"{kind}: {text}"
         now = time.time()
-        history = _entry(task, result, worker, status="failed", error=(kind, error))
+        history = _entry(task, result, worker, status="failed", error=(kind, text))
         if item.store_fault and not sink_error:
             if tx.x(
                 "defer_task", id=task.id, owner=owner, not_before=now + STORE_FAULT_DELAY_S,
@@ -424,6 +432,34 @@ class Store:
             tx.one("set_lock_timeout", timeout=LOCK_TIMEOUT)
             n: int = tx.x("retry_failed", now=time.time(), **_filter(workflows))
         return n
+
+    def retryable_failed(
+        self, workflows: Sequence[str] | None = None, task_id: int | None = None
+    ) -> list[TaskRow]:
+        """Failed tasks that may be requeued (each its subject's newest, none open)."""
+        with self.db.read() as tx:
+            rows = tx.q(
+                "retryable_failed",
+                any_id=task_id is None,
+                id=task_id if task_id is not None else 0,
+                **_filter(workflows),
+            )
+        return [_task(r) for r in rows]
+
+    def requeue_failed(self, task_id: int, data: Mapping[str, Any]) -> bool:
+        """A failed task back to pending with `data` as its input."""
+        with self.db.tx() as tx:
+            tx.one("set_lock_timeout", timeout=LOCK_TIMEOUT)
+            n: int = tx.x(
+                "requeue_failed", id=task_id, input=json.dumps(data, default=str),
+                now=time.time(),
+            )  # fmt: skip
+        return n == 1
+
+    def drop_failed(self, task_id: int) -> bool:
+        with self.db.tx() as tx:
+            n: int = tx.x("drop_failed", id=task_id)
+        return n == 1
 
     def preview(self, workflow: str, limit: int) -> tuple[list[TaskRow], set[str]]:
         """Read-only: a workflow's pending tasks and every subject it has a task for."""

@@ -215,3 +215,28 @@ SELECT
     MAX(CASE WHEN status = 'running' THEN lease_expires_at END) AS last_lease_expiry
 FROM turing_tasks
 WHERE (:any_workflow = 1 OR workflow IN (SELECT value FROM json_each(:workflows)));
+
+-- name: retryable_failed
+-- The failed tasks `turing retry` may requeue: each its subject's newest, with no open task.
+SELECT t.id, t.workflow, t.version, t.subject, t.input, t.attempts, t.priority
+FROM turing_tasks t
+WHERE t.status = 'failed'
+  AND (:any_workflow = 1 OR t.workflow IN (SELECT value FROM json_each(:workflows)))
+  AND (:any_id = 1 OR t.id = :id)
+  AND NOT EXISTS (
+    SELECT 1 FROM turing_tasks o
+    WHERE o.workflow = t.workflow AND o.subject = t.subject
+      AND (o.status IN ('pending', 'running') OR o.id > t.id)
+  )
+ORDER BY t.id;
+
+-- name: requeue_failed
+-- Back to pending with the subject's current input (read from the source just now).
+UPDATE turing_tasks
+SET status = 'pending', input = :input, not_before = NULL, finished_at = NULL,
+    updated_at = :now
+WHERE id = :id AND status = 'failed';
+
+-- name: drop_failed
+-- The source no longer returns the subject: nothing is left to do for it.
+DELETE FROM turing_tasks WHERE id = :id AND status = 'failed';
