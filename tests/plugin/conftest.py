@@ -1,0 +1,3 @@
+"""The turing pytest plugin, tested the way a user meets it: test files run by `pytester`."""
+
+pytest_plugins = ["pytester"]
