@@ -586,6 +586,17 @@ class Fleet:
 
 
 # ------------------------------------------------------------------------------ ledger
+def _tracebacks(err: str) -> str:
+    """How many tracebacks `err` holds, with the line before the first and its exception."""
+    lines = err.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+    before = lines[starts[0] - 1].strip() if starts and starts[0] > 0 else ""
+    after = next(
+        (line.strip() for line in lines[starts[0] + 1 :] if line and not line[0].isspace()), ""
+    )
+    return f"{len(starts)} traceback(s); the first after {before!r}, ending {after!r}"
+
+
 def _overlap(a: float, b: float, intervals: list[tuple[float, float]]) -> float:
     return sum(max(0.0, min(b, y) - max(a, x)) for x, y in intervals)
 
@@ -686,7 +697,7 @@ class Ledger:
             elif code != 0:
                 self.problem(f"{m.kind} pid {m.pid} exited with code {code}: {tail}")
             if "Traceback" in err:
-                self.problem(f"{m.kind} pid {m.pid} printed a traceback: {tail}")
+                self.problem(f"{m.kind} pid {m.pid} printed {_tracebacks(err)}")
 
     # ------------------------------------------------------------------ final run
     def final_run(self) -> Ran:
