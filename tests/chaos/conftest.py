@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +39,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
         _no_postgres("initdb/pg_ctl not found: cannot start a private PostgreSQL instance")
     try:
         instance = PrivatePostgres()
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         _no_postgres(f"cannot start a private PostgreSQL instance: {exc}")
         raise
     try:

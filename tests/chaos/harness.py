@@ -192,8 +192,12 @@ class PrivatePostgres:
             "-c shared_buffers=32MB"
         )
         self.running = False
-        self._cmd(initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
-        self.start()
+        try:
+            self._cmd(initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
+            self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def _cmd(self, *args: str, timeout: float = 60) -> None:
         cmd = ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
