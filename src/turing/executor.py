@@ -17,6 +17,7 @@ from typing import Any
 
 from turing._json import truncate
 from turing.actors.base import Actor, Message, ModelRequest, Remembers, Usage
+from turing.actors.managed import RetriedResponse
 from turing.contracts import Contract
 from turing.errors import (
     ActorError,
@@ -152,7 +153,10 @@ class _Run:
                 RunError(
                     kind,
                     f"{what} breaks contract {contract.name!r} "
-                    f"of workflow {wf.name!r} v{wf.version}",
+                    f"of workflow {wf.name!r} v{wf.version}: "
+                    # the paths in the message itself, so run, history and runs show name them
+                    + "; ".join(f"{v.path}: {v.message}" for v in problems[:5])
+                    + (f"; and {len(problems) - 5} more" if len(problems) > 5 else ""),
                     step=step,
                     violations=tuple(problems),
                 )
@@ -345,6 +349,8 @@ class _Run:
                 response.usage,
                 repairs=outcome.repairs,
                 violations=violations,
+                # why the managed actor retried before this answer (timeout, 500, 429...)
+                error=response.retried if isinstance(response, RetriedResponse) else None,
             )
             record.attempts = number
             record.usage = record.usage + response.usage

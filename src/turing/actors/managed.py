@@ -2,7 +2,8 @@
 with backoff (Retry-After honoured), each answer priced, deterministic requests cached.
 
 Providers stay small translation layers; everything that is the same for every provider
-lives here once.
+lives here once. Each retry's reason (kind and a short message) is kept: in the error of a
+call that gave up, and on the answer of one that got through (`RetriedResponse.retried`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from turing.actors.affinity import HostScheduler
@@ -38,6 +39,39 @@ def _estimate_tokens(request: ModelRequest) -> int:
     """Tokens to reserve against token-rate limits before the call (corrected after it)."""
     prompt = sum(estimate_tokens(m.content) for m in request.messages)
     return prompt + (request.max_tokens or max(256, prompt // 2))
+
+
+_REASON_CHARS = 120
+
+
+@dataclass(frozen=True)
+class RetriedResponse(ModelResponse):
+    """An answer that came after transient failures; `retried` says why each retry was made
+    ("retried 2 times: timeout: no answer after 20.0s ...; server: HTTP 500 ..."), and the
+    executor records it on the call, so history tells a timeout from a 500 from a 429."""
+
+    retried: str = ""
+
+
+def _reason(exc: ActorError) -> str:
+    """One retry's reason: the error's kind and a short message."""
+    text = " ".join(str(exc).split())
+    if len(text) > _REASON_CHARS:
+        text = text[: _REASON_CHARS - 1] + "…"
+    return f"{exc.kind}: {text}"
+
+
+def _retried(reasons: list[str]) -> str:
+    """`retried N times: reason; reason (2 times)`: consecutive repeats counted once."""
+    runs: list[tuple[str, int]] = []
+    for reason in reasons:
+        if runs and runs[-1][0] == reason:
+            runs[-1] = (reason, runs[-1][1] + 1)
+        else:
+            runs.append((reason, 1))
+    parts = [f"{r} ({n} times)" if n > 1 else r for r, n in runs]
+    n = len(reasons)
+    return f"retried {n} time{'' if n == 1 else 's'}: " + "; ".join(parts)
 
 
 SharedLimits = tuple[Any, Any]  # (turing.limits.Limiter, turing.limits.LimitsConfig)
@@ -100,7 +134,7 @@ class ManagedActor:
             hit = await asyncio.to_thread(cache.get, key, count_hit=not request.dry_run)
             if hit is not None:
                 return ModelResponse(hit["response"], Usage(calls=1, cached=1), self.settings.model)
-        response, retries = await self._call(request)
+        response, retries, retried = await self._call(request)
         u = response.usage
         usage = Usage(
             u.input_tokens,
@@ -110,7 +144,10 @@ class ManagedActor:
             0,
             retries,
         )
-        return ModelResponse(response.text, usage, response.model or self.settings.model)
+        model = response.model or self.settings.model
+        if retried:
+            return RetriedResponse(response.text, usage, model, retried=_retried(retried))
+        return ModelResponse(response.text, usage, model)
 
     async def accepted(self, request: ModelRequest, response: ModelResponse) -> None:
         """Keep an answer that validated (only those: a cached invalid answer would be
@@ -129,16 +166,19 @@ class ManagedActor:
             output_tokens=response.usage.output_tokens,
         )
 
-    async def _call(self, request: ModelRequest) -> tuple[ModelResponse, int]:
-        retries = 0
+    async def _call(self, request: ModelRequest) -> tuple[ModelResponse, int, list[str]]:
+        """The answer, how many transient failures were retried first, and why each was."""
+        reasons: list[str] = []
         while True:
             try:
-                return await self._once(request), retries
+                return await self._once(request), len(reasons), reasons
             except ActorError as exc:
+                retries = len(reasons)
                 if not exc.transient or retries >= self.settings.max_retries:
                     if retries:
                         final = ActorError(
-                            f"{exc} (after {retries} retr{'y' if retries == 1 else 'ies'})",
+                            f"{exc} (after {retries} retr{'y' if retries == 1 else 'ies'}); "
+                            + _retried(reasons),
                             transient=exc.transient,
                             retry_after=exc.retry_after,
                             kind=exc.kind,
@@ -147,7 +187,7 @@ class ManagedActor:
                         raise final from exc
                     raise
                 await self._sleep(backoff(retries, exc.retry_after, self._rng))
-                retries += 1
+                reasons.append(_reason(exc))
 
     async def _once(self, request: ModelRequest) -> ModelResponse:
         shared = self._limits_of()

@@ -16,8 +16,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: typer handles usage errors; Turing errors print one line unless --debug."""
     from turing.cli import commands, demo, orchestrate, plan, sim, worker  # noqa: F401  (registers)
 
+    args = _debug_first(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, prog_name="turing")
+        app(args=args, prog_name="turing")
     except TuringError as exc:
         if state.debug:
             raise
@@ -34,3 +35,14 @@ def main(argv: list[str] | None = None) -> None:
             highlight=False,
         )
         sys.exit(1)
+
+
+def _debug_first(args: list[str]) -> list[str]:
+    """`--debug` anywhere before a `--` means the global option (`turing run --debug` as
+    `turing --debug run`): typer knows it only before the subcommand."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    state.debug = True  # also for errors raised before the root callback runs
+    rest = [a for a in args[:end] if a != "--debug"]
+    return ["--debug", *rest, *args[end:]]

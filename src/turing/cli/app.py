@@ -52,7 +52,12 @@ def _root(
             "--config", "-c", help="Project file (default: TURING_CONFIG or ./turing.toml)."
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show tracebacks on errors (also accepted after the subcommand)."
+        ),
+    ] = False,
 ) -> None:
     state.config = config
     state.debug = debug

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich import box
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json, _read_input
@@ -426,7 +428,7 @@ def history(
     state.out.print(_history_table(rows, wide=state.out.width >= _WIDE))
 
 
-_WIDE = 120  # below this many columns `turing history` shows fewer, truncated columns
+_WIDE = 160  # below this many columns `turing history` shows fewer, truncated columns
 
 
 def _error_text(kind: str | None, error: str | None) -> str:
@@ -440,45 +442,56 @@ def _error_text(kind: str | None, error: str | None) -> str:
 
 
 def _history_table(rows: list[dict[str, Any]], *, wide: bool) -> Table:
-    """One line per run: every column on a wide terminal; at 80 columns run, when, workflow,
-    subject, status, calls, cost and the error, each cut with an ellipsis rather than
-    wrapped (`--json` and `turing runs show ID` give everything)."""
-    cut: dict[str, Any] = {"no_wrap": True, "overflow": "ellipsis"}
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    """One line per run: every column on a wide terminal; narrower, run, when, workflow,
+    subject, status, cost and the error (its contract boilerplate left out), cut with an
+    ellipsis rather than wrapped (`--json` and `turing runs show ID` give everything)."""
+    # the columns that give way are wrappable (so the table shrinks them first), their
+    # cells one line each, cut with an ellipsis
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1 if wide else 0))
     table.add_column("run", no_wrap=True, justify="right")
     if wide:
         table.add_column("task", no_wrap=True, justify="right")
     table.add_column("when", no_wrap=True)
-    table.add_column("workflow", max_width=None if wide else 22, **cut)
-    table.add_column("subject", max_width=None if wide else 10, **cut)
+    table.add_column("workflow", min_width=8)
+    table.add_column("subject", min_width=7)
     table.add_column("status", no_wrap=True)
     if wide:
         table.add_column("ms", no_wrap=True, justify="right")
-    table.add_column("calls", no_wrap=True, justify="right")
     if wide:
+        table.add_column("calls", no_wrap=True, justify="right")
         table.add_column("repairs", no_wrap=True, justify="right")
         table.add_column("tokens", no_wrap=True, justify="right")
     table.add_column("cost", no_wrap=True, justify="right")
-    table.add_column("error", ratio=1, min_width=12, **cut)
+    table.add_column("error", min_width=12)
     for r in rows:
         when = datetime.fromtimestamp(r["started_at"], UTC) if r["started_at"] else None
-        cells = [str(r["id"])]
+        cells: list[str | Text] = [str(r["id"])]
         if wide:
             cells.append(str(r["task_id"] or ""))
         cells.append(when.strftime("%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M") if when else "")
-        cells += [f"{r['workflow']} v{r['version']}", str(r["subject"] or ""), r["status"]]
+        cells += [_cut(f"{r['workflow']} v{r['version']}"), _cut(str(r["subject"] or ""))]
+        cells.append(r["status"])
         if wide:
             cells.append(f"{r['duration_ms']:.0f}")
-        calls = str(r["calls"])
-        if r["cached"]:
-            calls += f" ({r['cached']} cached)" if wide else f" ({r['cached']}c)"
-        cells.append(calls)
         if wide:
-            cells += [str(r["repairs"]), str(r["input_tokens"] + r["output_tokens"])]
+            calls = str(r["calls"]) + (f" ({r['cached']} cached)" if r["cached"] else "")
+            cells += [calls, str(r["repairs"]), str(r["input_tokens"] + r["output_tokens"])]
         cells.append(f"{r['cost']:.4f}")
-        cells.append(escape(_error_text(r["error_kind"], r["error"])))
+        cells.append(_cut(_BOILERPLATE.sub("", _error_text(r["error_kind"], r["error"]), 1)))
         table.add_row(*cells)
     return table
+
+
+# "input_invalid: input breaks contract 'x.input' of workflow 'x' v1: $.text: ..." reads
+# "input_invalid: $.text: ..." in the table (the row names the workflow; runs show has all)
+_BOILERPLATE = re.compile(
+    r"(?<=_invalid: )(?:input|output(?: of step '[^']*')?) (?:still )?breaks contract "
+    r"'[^']*'(?: of workflow '[^']*' v\d+)?(?: after \d+ re-ask\(s\))?: "
+)
+
+
+def _cut(text: str) -> Text:
+    return Text(text, no_wrap=True, overflow="ellipsis")
 
 
 @runs_app.command("show")
@@ -530,7 +543,9 @@ def runs_show(
         out.print("[bold]raw response[/]: " + escape(call["raw"] or "(none)"))
         for v in json.loads(call["violations"]):
             out.print(escape(f"  violation {v['path']}: {v['message']} [rule: {v['rule']}]"))
-        if call["error"]:
+        if call["error"] and call["error"].startswith("retried "):  # an answer after retries
+            out.print(escape(f"  {call['error']}"))
+        elif call["error"]:
             out.print(escape(f"  error: {call['error']}"))
     for r in row["repairs_detail"]:
         out.print(
