@@ -9,6 +9,7 @@ the run never raise; they end the run with a typed error on the result.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 from turing._json import truncate
-from turing.actors.base import Actor, Message, ModelRequest, Remembers, Usage
+from turing.actors.base import Actor, Message, ModelRequest, ModelResponse, Remembers, Usage
 from turing.actors.managed import RetriedResponse
 from turing.contracts import Contract
 from turing.errors import (
@@ -40,6 +41,9 @@ REASK = (
     "Problems found:\n{problems}\n"
     "Reply with only the corrected JSON, no explanations."
 )
+
+
+log = logging.getLogger(__name__)
 
 
 class _StepFailed(Exception):
@@ -358,7 +362,7 @@ class _Run:
             self._check_budget(step.name)
             if outcome.ok and not violations:
                 if number == 1 and isinstance(actor, Remembers):  # only a validated answer
-                    await actor.accepted(request, response)
+                    await _remember(actor, request, response)
                 return outcome.value
             problems = "\n".join(f"- {v}" for v in violations)
             messages += [
@@ -375,6 +379,15 @@ class _Run:
                 violations=violations,
             )
         )
+
+
+async def _remember(actor: Remembers, request: ModelRequest, response: ModelResponse) -> None:
+    """Caching is best effort: a cache that fails (its database blinked) costs a later
+    call, never this run's result."""
+    try:
+        await actor.accepted(request, response)
+    except Exception as exc:
+        log.warning("could not cache an answer (%s: %s)", type(exc).__name__, exc)
 
 
 def _actor_message(exc: Exception, timeout: float) -> str:

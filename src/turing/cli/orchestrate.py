@@ -163,6 +163,10 @@ def run(
     Claimed tasks are held under a short lease that a heartbeat renews while this process
     lives; if it is killed, its tasks are claimable again once the lease runs out.
 
+    Exit codes: 0 every task succeeded (or nothing to do); 1 some task failed, is waiting
+    for a retry or was deferred, or a source failed; 3 stopped early by a budget or an open
+    circuit breaker; 2 bad usage.
+
     Example: turing run --max-tasks 10 --workflow job_skills --max-cost 2.50 --lease 30
     """
     if concurrency < 1:
@@ -180,12 +184,31 @@ def run(
             idle = nothing_done(orch, names, report)
     finally:
         orch.close()
+    code = run_exit_code(report)
     if as_json:
-        _print_json(report.as_dict() | ({"idle": idle} if idle is not None else {}))
+        extra = {"idle": idle} if idle is not None else {}
+        _print_json(report.as_dict() | extra | {"exit_code": code})
     else:
         print_report(report, idle)
-    if any(d.error for d in report.discovered):
-        raise typer.Exit(1)
+    if code:
+        raise typer.Exit(code)
+
+
+EXIT_SOME_FAILED = 1
+EXIT_STOPPED = 3
+
+
+def run_exit_code(report: Report) -> int:
+    """0: everything processed succeeded (or there was nothing to do). 3: stopped early by a
+    budget or an open circuit breaker (work is left). 1: some task did not succeed (failed,
+    scheduled for a retry, deferred by a database fault) or a source failed. So cron and CI
+    notice a run that did not do its job, even when every task failed transiently."""
+    if report.stopped:
+        return EXIT_STOPPED
+    unfinished = report.failed + report.total("retrying") + report.deferred
+    if unfinished or any(d.error for d in report.discovered):
+        return EXIT_SOME_FAILED
+    return 0
 
 
 def run_with_progress(

@@ -13,6 +13,7 @@ timeout. A transient database fault surfaces as `StoreError` (see `store.db`).
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -278,10 +279,13 @@ class Store:
         try:
             with self.db.tx() as tx:
                 return self._complete_fast(tx, items, owner, worker)
-        except _SlowPath:
-            pass  # a sink raised: everything was rolled back; again, a savepoint per task
+        except _SlowPath as slow:  # a sink raised: all rolled back; again, a savepoint each
+            refused = slow.refused
         with self.db.tx() as tx:
-            return [self._complete_in(tx, item, owner, worker) for item in items]
+            return [
+                self._complete_in(tx, item, owner, worker, refused.get(item.task.id))
+                for item in items
+            ]
 
     def _complete_fast(
         self, tx: Tx, items: Sequence[Completion], owner: str, worker: str
@@ -309,22 +313,34 @@ class Store:
                 winners.append(item)
                 entries.append(_entry(task, result, worker))
                 outcomes.append(Outcome.SUCCEEDED)
+        current: Completion | None = None
         try:
             with tx.pipeline():  # PostgreSQL: the sinks' statements go out without waiting
                 for item in winners:
                     if item.sink is not None:
+                        current = item
                         item.sink(tx)
+                current = None
                 record_many(tx, entries)
         except Exception as exc:
             if is_transient(exc):  # the database, not a sink: nothing to redo task by task
                 raise
-            raise _SlowPath from exc
+            refused = {}
+            if current is not None and not _database_error(exc):
+                # the sink's own code refused (not a statement whose error may surface late
+                # in a pipeline): it fails as it is, without being called a second time
+                refused[current.task.id] = f"sink failed: {type(exc).__name__}: {exc}"
+            raise _SlowPath(refused) from exc
         return outcomes
 
-    def _complete_in(self, tx: Tx, item: Completion, owner: str, worker: str) -> Outcome:
+    def _complete_in(
+        self, tx: Tx, item: Completion, owner: str, worker: str, refused: str | None = None
+    ) -> Outcome:
         task, result = item.task, item.result
         if not result.ok:
             return self._fail_in(tx, item, owner, worker, None)
+        if refused is not None:
+            return self._fail_in(tx, item, owner, worker, refused)
         try:
             with tx.savepoint():
                 if tx.x("complete_task", id=task.id, owner=owner, now=time.time()) != 1:
@@ -602,7 +618,15 @@ def _entry(
 
 
 class _SlowPath(Exception):
-    pass
+    def __init__(self, refused: dict[int, str]) -> None:
+        super().__init__("a sink raised")
+        self.refused = refused  # task id -> the error of the sink that raised
+
+
+def _database_error(exc: BaseException) -> bool:
+    """A driver error (a statement failed): in a pipeline it may belong to an earlier sink."""
+    module = type(exc).__module__
+    return isinstance(exc, sqlite3.Error) or module.startswith("psycopg")
 
 
 class _LeaseLost(Exception):
