@@ -20,6 +20,7 @@ from typing import Any
 from turing import providers
 from turing.actors.affinity import HostSchedulers
 from turing.actors.base import Actor
+from turing.actors.limited import LimitedActor
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
 from turing.cache import ResponseCache
@@ -120,8 +121,11 @@ class Project:
             entry = self.config.actors[entry]
         table = entry if isinstance(entry, ActorTable) else None
         spec = entry if isinstance(entry, str) else _spec_of(ref, entry)
-        if spec in self._actors:
-            return self._actors[spec]
+        if spec in self._actors:  # offered by a workflow module: under the limits too
+            module_actor = self._actors[spec]
+            if services.limiter is None:
+                return module_actor
+            return LimitedActor(module_actor, ref, services.limiter, self.limits)
         if ":" not in spec:
             offered = ", ".join(sorted(self._actors)) or "none"
             if ref not in self.config.actors:

@@ -125,3 +125,44 @@ def test_the_stricter_rate_of_workflow_and_turing_toml_holds(
     # seen from the client, a grant reaches the call a few ms late: allow 50 ms of that
     assert max(sum(1 for t in starts if s <= t < s + 0.95) for s in starts) <= 4
     assert starts[-1] - starts[0] >= 1.9  # 10 calls at 4/s need three windows
+
+
+def test_limits_hold_for_actors_a_workflow_module_offers(tmp_path: Path, backend: Backend) -> None:
+    """Issue 11 (10): an actor offered by a module's `ACTORS` ignored the shared limits (a
+    fake model ran 30 of 30 calls at once under a limit of 4). Now it is under them too."""
+    (tmp_path / "offered_flows.py").write_text(
+        textwrap.dedent(
+            """
+            from integration.domain import tag_items
+            from integration.test_limits_in_runs import Gauge, GaugedModel
+
+            GAUGE = Gauge(fill=3)
+            WORKFLOWS = [tag_items()]
+            ACTORS = {"offered:gauge": GaugedModel(GAUGE)}
+            """
+        )
+    )
+    config = tmp_path / "turing.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [project]
+            database = "{backend.url()}"
+            workflows = ["offered_flows"]
+            [actors]
+            m = "offered:gauge"
+            [limits.concurrency]
+            "actor:m" = 3
+            """
+        )
+    )
+    project = Project.load(config)
+    orch = Orchestrator.from_project(project, concurrency=10)
+    try:
+        domain(orch.store)
+        report = orch.process_pending_tasks()
+    finally:
+        orch.close()
+    gauge = sys.modules["offered_flows"].GAUGE
+    assert report.succeeded == 10
+    assert gauge.peak == 3  # reached (the gauge waits for it), never exceeded

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from turing.actors.affinity import HostScheduler
-from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage, estimate_tokens
+from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage
+from turing.actors.limited import under_limits
 from turing.actors.settings import ActorSettings
 from turing.cache import ResponseCache, cache_key, cacheable
 from turing.errors import ActorError
@@ -33,12 +34,6 @@ def backoff(
         return float(min(max(retry_after, 0.0), MAX_RETRY_AFTER_S))
     delay: float = min(base * 2.0**attempt, MAX_BACKOFF_S)
     return delay * rng.uniform(0.75, 1.25)
-
-
-def _estimate_tokens(request: ModelRequest) -> int:
-    """Tokens to reserve against token-rate limits before the call (corrected after it)."""
-    prompt = sum(estimate_tokens(m.content) for m in request.messages)
-    return prompt + (request.max_tokens or max(256, prompt // 2))
 
 
 _REASON_CHARS = 120
@@ -199,15 +194,7 @@ class ManagedActor:
         )
         if not keys:
             return await self._bounded(request)
-        estimate = _estimate_tokens(request)
-        permit = await limiter.acquire(keys, tokens=estimate)  # waiting holds no slot
-        used: int | None = None
-        try:
-            response = await self._bounded(request)
-            used = response.usage.total_tokens
-            return response
-        finally:
-            await asyncio.to_thread(limiter.release, permit, tokens_used=used)
+        return await under_limits(limiter, keys, request, lambda: self._bounded(request))
 
     async def _bounded(self, request: ModelRequest) -> ModelResponse:
         semaphore = self._semaphore()

@@ -1,0 +1,69 @@
+"""Shared limits around any actor, and the one way a call is made under them.
+
+`ManagedActor` (provider actors) calls `under_limits` around each attempt; `LimitedActor`
+puts any other actor under the same limits: the actors a workflow module offers in `ACTORS`
+(a fake model, an offline extractor) used to ignore `[limits]` entirely (30 calls at once
+under a concurrency limit of 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from turing.actors.base import Actor, ModelRequest, ModelResponse, Remembers, estimate_tokens
+
+
+def reserve_tokens(request: ModelRequest) -> int:
+    """Tokens to reserve against token-rate limits before the call (corrected after it)."""
+    prompt = sum(estimate_tokens(m.content) for m in request.messages)
+    return prompt + (request.max_tokens or max(256, prompt // 2))
+
+
+async def under_limits(
+    limiter: Any,
+    keys: list[Any],
+    request: ModelRequest,
+    call: Callable[[], Awaitable[ModelResponse]],
+) -> ModelResponse:
+    """Acquire every key at once (waiting holds no slot), call, release with the tokens
+    actually used (off the event loop: the limiter is a database)."""
+    permit = await limiter.acquire(keys, tokens=reserve_tokens(request))
+    used: int | None = None
+    try:
+        response = await call()
+        used = response.usage.total_tokens
+        return response
+    finally:
+        await asyncio.to_thread(limiter.release, permit, tokens_used=used)
+
+
+class LimitedActor:
+    """`inner` under the shared limits of its scopes: global, the request's workflow, and
+    `actor:<name>` (the name steps use)."""
+
+    def __init__(self, inner: Actor, name: str, limiter: Any, limits: Any) -> None:
+        self.inner = inner
+        self.name = name
+        self._limiter = limiter
+        self._limits = limits
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        keys = self._limits.keys_for(workflow=request.workflow or None, actor=self.name)
+        if not keys:
+            return await self.inner.complete(request)
+        return await under_limits(
+            self._limiter, keys, request, lambda: self.inner.complete(request)
+        )
+
+    async def accepted(self, request: ModelRequest, response: ModelResponse) -> None:
+        if isinstance(self.inner, Remembers):
+            await self.inner.accepted(request, response)
+
+    def __getattr__(self, name: str) -> Any:  # the inner actor's own attributes (settings…)
+        return getattr(self.inner, name)
