@@ -34,9 +34,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/validation.py
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/salvage.py
+	$(BIN)/python benchmarks/llm_bound.py --backend sqlite --backend postgres
+	$(BIN)/python benchmarks/scale_out.py
 
-# Benchmark 1 against peers (issue 5): Huey, DBOS and Procrastinate in their own venv.
-# BENCH_ARGS passes options to the runner, e.g. BENCH_ARGS="2000 --backend sqlite".
+# Benchmark 1 against peers (issue 5; the LLM-task variant: issue 10): Huey, DBOS and
+# Procrastinate in their own venv, no-op and LLM tasks side by side.
+# BENCH_ARGS passes options to the runner, e.g. BENCH_ARGS="2000 --backend sqlite --variant llm".
 PEERS_VENV  ?= .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
 
