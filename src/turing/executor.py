@@ -17,7 +17,17 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 from turing._json import truncate
-from turing.actors.base import Actor, Message, ModelRequest, ModelResponse, Remembers, Usage
+from turing.actors.base import (
+    Actor,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    Quotes,
+    Remembers,
+    Usage,
+    estimate_tokens,
+)
+from turing.actors.limited import reserve_tokens
 from turing.actors.managed import RetriedResponse
 from turing.contracts import Contract
 from turing.errors import (
@@ -28,6 +38,7 @@ from turing.errors import (
     TuringError,
     Violation,
 )
+from turing.limits.budget import Budget
 from turing.repair import repair
 from turing.result import Attempt, ErrorKind, RunError, RunResult, StepResult
 from turing.scripts import ScriptContext, run_script
@@ -110,15 +121,18 @@ class Executor:
         *,
         dry_run: bool = False,
         fresh: bool = False,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Run `workflow` on `inputs`. `fresh`: no answer comes from the response cache (a
-        task that failed before is tried again: its cached answers are what failed)."""
+        task that failed before is tried again: its cached answers are what failed). `budget`:
+        what the batch may still spend; each call's quote is reserved in it first."""
         started = time.perf_counter()
         result = RunResult(
             workflow.name, workflow.version, self.fingerprint(workflow), dry_run=dry_run
         )
         run = _Run(self, workflow, dict(inputs), result, dry_run)
         run.fresh = fresh
+        run.budget = budget
         try:
             result.output = await run.execute()
         except _StepFailed as failed:
@@ -145,6 +159,7 @@ class _Run:
         self.result = result
         self.dry_run = dry_run
         self.fresh = False  # no answers from the response cache
+        self.budget: Budget | None = None  # the batch's (or the worker's) budget
         self.outputs: dict[str, Any] = {}
 
     def _contract_error(
@@ -269,6 +284,42 @@ class _Run:
             Attempt(step, number, actor, sent, raw, usage, latency, **extra)
         )
 
+    def _reserve(self, actor: Actor, request: ModelRequest, step: str) -> list[Any]:
+        """Hold the call's quote in the run's and the batch's budgets before the call; a
+        call that does not fit is not made. The run's own limit fails the run (it cannot
+        finish within it); the batch's stops it before it spends (the task is deferred)."""
+        quote = actor.quote(request) if isinstance(actor, Quotes) else _quote(request)
+        held: list[Any] = []
+        limits = self.executor.limits
+        if limits is not None and (limits.tokens is not None or limits.cost is not None):
+            spent = self.result.usage
+            tokens = spent.total_tokens + quote.total_tokens
+            if limits.tokens is not None and tokens > limits.tokens:
+                raise _StepFailed(RunError(
+                    ErrorKind.BUDGET, f"run used {spent.total_tokens} tokens; the next call "
+                    f"needs up to {quote.total_tokens} of the run's limit {limits.tokens}", step,
+                ))  # fmt: skip
+            if limits.cost is not None and spent.cost + quote.cost > limits.cost:
+                raise _StepFailed(RunError(
+                    ErrorKind.BUDGET, f"run cost {spent.cost:.6f}; the next call may cost "
+                    f"{quote.cost:.6f} of the run's limit {limits.cost:g}", step,
+                ))  # fmt: skip
+        if self.budget is not None and not self.budget.unlimited:
+            reservation = self.budget.reserve(quote)
+            if reservation is None:
+                raise _StepFailed(RunError(
+                    ErrorKind.BUDGET_STOP, f"not started: {self.budget.refused}", step,
+                    transient=True,
+                ))  # fmt: skip
+            held.append(reservation)
+        return held
+
+    def _settle(self, held: list[Any], used: Usage) -> None:
+        if self.budget is not None:
+            for reservation in held:
+                self.budget.settle(reservation, used)
+        held.clear()
+
     def _check_budget(self, step: str) -> None:
         """Stop a run that spent more than the executor's per-run limits allow."""
         limits = self.executor.limits
@@ -316,6 +367,7 @@ class _Run:
                 workflow=self.workflow.name,
                 from_cache=number == 1 and not self.fresh,
             )
+            held = self._reserve(actor, request, step.name)
             began = time.perf_counter()
             where = (step.name, number, actor.identity, _dump(messages), began)
             try:
@@ -324,6 +376,7 @@ class _Run:
                 else:
                     response = await asyncio.wait_for(actor.complete(request), step.timeout)
             except StoreError as exc:  # the cache or a shared limit: our database, not the model
+                self._settle(held, Usage())
                 self._attempt(where, "", Usage(), error=f"store: {exc}")
                 record.attempts = number
                 raise _StepFailed(
@@ -332,6 +385,7 @@ class _Run:
             except Exception as exc:  # any provider failure ends the step, never the run
                 message = _actor_message(exc, step.timeout)
                 spent = Usage(calls=1, retries=getattr(exc, "retries", 0))
+                self._settle(held, spent)
                 self._attempt(where, "", spent, error=message)
                 record.attempts = number
                 raise _StepFailed(
@@ -343,6 +397,10 @@ class _Run:
                         retry_after=exc.retry_after if isinstance(exc, ActorError) else None,
                     )
                 ) from exc
+            except BaseException:  # cancelled: the reservation goes back
+                self._settle(held, Usage())
+                raise
+            self._settle(held, response.usage)
             outcome = repair(response.text, contract, self.data)
             violations = outcome.violations
             if outcome.ok and cs is self.workflow.final_step:
@@ -388,6 +446,13 @@ async def _remember(actor: Remembers, request: ModelRequest, response: ModelResp
         await actor.accepted(request, response)
     except Exception as exc:
         log.warning("could not cache an answer (%s: %s)", type(exc).__name__, exc)
+
+
+def _quote(request: ModelRequest) -> Usage:
+    """An actor that cannot price itself: its tokens at most, at no cost."""
+    reserve = reserve_tokens(request)
+    prompt = sum(estimate_tokens(m.content) for m in request.messages)
+    return Usage(input_tokens=prompt, output_tokens=max(0, reserve - prompt), calls=1)
 
 
 def _actor_message(exc: Exception, timeout: float) -> str:

@@ -26,6 +26,7 @@ class ErrorKind(StrEnum):
     SCRIPT_TIMEOUT = "script_timeout"
     SCRIPT_BAD_OUTPUT = "script_bad_output"
     BUDGET = "budget"
+    BUDGET_STOP = "budget_stop"  # the batch's budget had no room for a call: not started
     STORE = "store"
 
 

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from turing.limits.budget import Budget
 from turing.orchestrator import BatchLimits, Discovery, OnResult, Orchestrator, Report
 from turing.queue.session import ProcessingSession
 from turing.result import RunResult
@@ -523,11 +524,17 @@ class _WorkerLimits(BatchLimits):
 
     _inner: BatchLimits
     _worker: Worker
+    _budget: Budget
 
     def __init__(self, inner: BatchLimits, worker: Worker) -> None:
         super().__init__(inner.tokens, inner.cost)
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_worker", worker)
+        object.__setattr__(self, "_budget", inner.budget())
+
+    def budget(self) -> Budget:
+        """One budget for the worker's whole life (every processing round shares it)."""
+        return self._budget
 
     def exceeded(self, report: Report) -> str | None:
         if self._worker.stopping:

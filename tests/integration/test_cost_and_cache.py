@@ -3,10 +3,20 @@ budgets fail a run, cached answers cost nothing and are counted in history."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from integration.domain import rows, scalar, tag_answer, tag_items
-from turing import Executor, FakeModel, ModelRequest, ModelResponse, Orchestrator, Registry, Usage
+from turing import (
+    Executor,
+    FakeModel,
+    ModelRequest,
+    ModelResponse,
+    Orchestrator,
+    Registry,
+    Usage,
+    Workflow,
+)
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
 from turing.cache import StoreCache
@@ -41,23 +51,59 @@ def test_cost_is_summed_in_reports_and_history(domain: Store) -> None:
 
 
 def test_batch_cost_limit_stops_claiming_gracefully(domain: Store) -> None:
+    """Each call's quote (the prompt's tokens, 256 answer tokens when no max_tokens is set:
+    0.518 at these prices) is reserved first: a call that does not fit is not made, its task
+    goes back to pending with its attempt not counted, and nothing more is claimed."""
     orch, fake = managed(domain, batch_limits=BatchLimits(cost=1.0))
     report = orch.process_pending_tasks()
-    assert report.processed == 5 and len(fake.requests) == 5
-    assert report.stopped is not None and "batch cost limit" in report.stopped
-    assert domain.queue_counts()["tag_items"] == {"pending": 5, "succeeded": 5}
+    assert len(fake.requests) == 3 and report.total_cost() <= 1.0
+    assert (report.succeeded, report.deferred, report.failed) == (3, 1, 0)
+    assert report.stopped is not None and "cost budget" in report.stopped
+    assert domain.queue_counts()["tag_items"] == {"pending": 7, "succeeded": 3}
+    assert (
+        rows(domain, "SELECT attempts FROM turing_tasks WHERE status = 'pending'")
+        == [{"attempts": 0}] * 7
+    )
 
 
 def test_batch_token_limit(domain: Store) -> None:
-    orch, _ = managed(domain, batch_limits=BatchLimits(tokens=450))
+    orch, fake = managed(domain, batch_limits=BatchLimits(tokens=450))
     report = orch.process_pending_tasks()
-    assert report.processed == 3 and "batch token limit" in (report.stopped or "")
+    # quotes of about 260 tokens (no max_tokens), 150 used per call: two calls fit
+    assert len(fake.requests) == 2
+    assert report.total("input_tokens") + report.total("output_tokens") <= 450
+    assert "token budget" in (report.stopped or "")
+
+
+def test_a_batch_budget_holds_with_every_slot_busy(domain: Store) -> None:
+    """Issue 11 (9): `--max-cost 0.1` reached 0.2487, because spending was counted when
+    tasks completed, after eight calls in flight had spent. Quotes are reserved before the
+    calls now: with max_tokens set (quote 0.1 + the prompt) and 8 slots, a 0.5 budget lets
+    at most four calls run at once; each spends 0.2 (its 100 input tokens exceed the
+    estimate), so the overshoot is at most what calls in flight spend beyond their quotes."""
+    fake = FakeModel(priced_answer)
+    actor = ManagedActor(fake, PRICED)
+    wf = tag_items()
+    step = dataclasses.replace(wf.steps[0].step, max_tokens=50)
+    wf = Workflow(wf.name, input=wf.input.model, output=wf.output.model,  # type: ignore[arg-type]
+                  subject_key="item_id", source=wf.source, sink=wf.sink, steps=[step])  # fmt: skip
+    orch = Orchestrator(
+        Registry([wf]), Executor({"m": actor}), domain, concurrency=8,
+        batch_limits=BatchLimits(cost=0.5),
+    )  # fmt: skip
+    report = orch.process_pending_tasks()
+    assert report.total_cost() <= 0.5 + 4 * (0.2 - 0.1)  # before: 8 x 0.2 = 1.6
+    assert report.stopped is not None and report.failed == 0
+    assert report.succeeded == len(fake.requests) < 10
 
 
 def test_run_budget_fails_the_run_with_kind_budget(domain: Store) -> None:
-    orch, _ = managed(domain, run=RunLimits(tokens=100))
+    """The run's own limit is checked before each call too: a call whose quote (260
+    tokens) does not fit a 100-token run is never made."""
+    orch, fake = managed(domain, run=RunLimits(tokens=100))
     report = orch.process_pending_tasks(max_tasks=2)
     assert report.failed == 2 and report.failures == {"budget": 2}
+    assert fake.requests == []  # refused before any money was spent
     errors = rows(domain, "SELECT error_kind, error FROM turing_runs")
     assert all(e["error_kind"] == "budget" and "limit 100" in e["error"] for e in errors)
 

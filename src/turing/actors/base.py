@@ -106,6 +106,14 @@ class Actor(Protocol):
 
 
 @runtime_checkable
+class Quotes(Protocol):
+    """An actor that can say, before a call, what it may spend at most (its prompt's
+    tokens, `max_tokens` or an estimate for the answer, priced): budgets reserve this."""
+
+    def quote(self, request: ModelRequest) -> Usage: ...
+
+
+@runtime_checkable
 class Remembers(Protocol):
     """An actor that keeps answers (a response cache): told when an answer validated, the
     only answers it may keep."""

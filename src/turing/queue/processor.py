@@ -24,6 +24,7 @@ from typing import Any
 
 from turing.errors import StoreError
 from turing.executor import Executor
+from turing.limits.budget import Budget
 from turing.queue.report import BatchLimits, Report
 from turing.registry import Registry
 from turing.result import RunResult
@@ -92,6 +93,7 @@ class Processor:
         not counted. Finished tasks are group-committed in the background, one commit at a
         time, each taking everything that finished meanwhile."""
         batch_limits = limits or self.batch_limits
+        budget = batch_limits.budget()  # each call reserves its quote here before it is made
         names = [w.name for w in selected]
         remaining = max_tasks if max_tasks is not None else -1  # claims still allowed
         buffer: deque[TaskRow] = deque()  # claimed, not started yet
@@ -114,7 +116,7 @@ class Processor:
 
         async def slot(task: TaskRow) -> None:
             while True:
-                finished.append(await self._one(task))
+                finished.append(await self._one(task, budget))
                 wake.set()
                 if not (chain and buffer):
                     return
@@ -148,6 +150,12 @@ class Processor:
                     buffer.extend(claimed)
                 if finished:
                     dry = False  # work moved on: the queue may have more (retries, new tasks)
+                if budget.refused and not report.stopped:  # a call found no room: stop here
+                    report.stopped = (
+                        f"batch budget reached ({budget.refused}); stopped claiming new work"
+                    )
+                    remaining = 0
+                    await self._release_claimed(buffer)
                 if buffer and len(slots) < self.concurrency:
                     if bounded:
                         await settle()
@@ -229,10 +237,10 @@ class Processor:
         if not claim.cancelled() and claim.exception() is None:
             self._release_now(claim.result())
 
-    async def _one(self, task: TaskRow) -> Completion:
+    async def _one(self, task: TaskRow, budget: Budget | None = None) -> Completion:
         wf = self.registry.get(task.workflow)
         # a task tried before failed: its cached answers are what failed, ask afresh
-        result = await self.executor.run(wf, task.input, fresh=task.attempts > 1)
+        result = await self.executor.run(wf, task.input, fresh=task.attempts > 1, budget=budget)
         sink, output = wf.sink, result.output
 
         def write(tx: Any) -> None:

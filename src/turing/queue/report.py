@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from turing.result import ErrorKind, RunResult
+from turing.limits.budget import Budget
+from turing.result import RunResult
 from turing.store.states import Outcome
 
 
@@ -57,6 +58,10 @@ class BatchLimits:
 
     tokens: int | None = None
     cost: float | None = None
+
+    def budget(self) -> Budget:
+        """What the calls of one processing run may reserve (a worker's lasts its life)."""
+        return Budget(self.tokens, self.cost)
 
     def exceeded(self, report: Report) -> str | None:
         tokens = report.total("input_tokens") + report.total("output_tokens")
@@ -131,9 +136,9 @@ class Report:
             tally.succeeded += 1
         elif outcome == Outcome.LOST:
             tally.lost += 1
-        elif outcome == Outcome.DEFERRED:  # the database failed: pending again, not failed
+        elif outcome == Outcome.DEFERRED:  # pending again, not failed (not its fault)
             tally.deferred += 1
-            self.failures[f"{ErrorKind.STORE.value} (deferred: database fault)"] += 1
+            self.failures[f"{failure_reason(result)} (deferred)"] += 1
         elif outcome == Outcome.RETRY:
             tally.retrying += 1
             self.failures[f"{failure_reason(result)} (retry scheduled)"] += 1

@@ -48,10 +48,17 @@ class Completion:
     retry_at: float | None = None  # a failed run is tried again from then (not_before)
 
     @property
-    def store_fault(self) -> bool:
-        """The run failed because Turing's database did (cache, shared limits)."""
+    def deferrable(self) -> bool:
+        """The run did not fail on its own account: Turing's database failed (cache, shared
+        limits) or the batch's budget had no room for its next call. The task goes back to
+        pending with its attempt not counted."""
         errors = self.result.errors
-        return not self.result.ok and bool(errors) and errors[0].kind == ErrorKind.STORE
+        return not self.result.ok and bool(errors) and errors[0].kind in DEFERRED_KINDS
+
+
+# Error kinds that defer a task instead of failing it, and how long until it is claimable.
+DEFERRED_KINDS = {ErrorKind.STORE.value: 5.0, ErrorKind.BUDGET_STOP.value: 0.0}
+STORE_FAULT_DELAY_S = DEFERRED_KINDS[ErrorKind.STORE.value]
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,6 @@ class SyncChange:
 
 ANALYZE_AFTER = 1000  # enqueued rows after which the queue's statistics are refreshed
 LOCK_TIMEOUT = "2s"  # the longest a claim or retry waits on a row another worker holds
-STORE_FAULT_DELAY_S = 5.0  # a task deferred for a database fault is claimable again after
 
 
 def _filter(workflows: Sequence[str] | None) -> dict[str, Any]:
@@ -375,9 +381,10 @@ class Store:
         error = f"{kind}: {text}"
         now = time.time()
         history = _entry(task, result, worker, status="failed", error=(kind, text))
-        if item.store_fault and not sink_error:
+        if item.deferrable and not sink_error:
+            delay = DEFERRED_KINDS[result.errors[0].kind]
             if tx.x(
-                "defer_task", id=task.id, owner=owner, not_before=now + STORE_FAULT_DELAY_S,
+                "defer_task", id=task.id, owner=owner, not_before=now + delay,
                 error=error[:2000], now=now,
             ) != 1:  # fmt: skip
                 self._discard(tx, task, result, worker)
