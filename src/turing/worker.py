@@ -274,7 +274,7 @@ class Worker:
             for sig in installed:
                 with contextlib.suppress(Exception):
                     self._loop.remove_signal_handler(sig)
-            self.summary.released = self._release_owned()
+            self.summary.released = await asyncio.to_thread(self._release_owned)
             await session.__aexit__(None, None, None)
             self.summary.heartbeats = session.beats
             self.summary.duration_s = time.perf_counter() - started
@@ -388,7 +388,9 @@ class Worker:
                     seen[s.name] = tick
                     continue
                 try:
-                    won = claim_tick(self.orch.store, s.name, tick, self.worker_id)
+                    won = await asyncio.to_thread(
+                        claim_tick, self.orch.store, s.name, tick, self.worker_id
+                    )
                 except Exception as exc:
                     self._log(f"schedule {s.name}: could not claim a tick ({exc}); trying again")
                     retry_soon = True
@@ -422,7 +424,7 @@ class Worker:
             errors = [d.error for d in found if d.error]
             run.error = "; ".join(errors) if errors else None
         run.duration_s = time.perf_counter() - started
-        self._finish_tick(s, run)
+        await asyncio.to_thread(self._finish_tick, s, run)
         detail = ", ".join(f"{k} {v}" for k, v in run.per_workflow.items() if v)
         self._log(
             f"tick {s.name} {when(tick, s.timezone)}: enqueued {run.tasks}"
@@ -457,7 +459,7 @@ class Worker:
         finally:
             self._gated_running.discard(s.name)
             run.duration_s = time.perf_counter() - started
-            self._finish_tick(s, run)
+            await asyncio.to_thread(self._finish_tick, s, run)
         self._log(
             f"tick {s.name} {when(run.tick_at, s.timezone)}: processed {run.tasks}"
             + (f"; error: {run.error}" if run.error else "")
