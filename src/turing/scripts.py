@@ -1,4 +1,8 @@
-"""Running script steps: Python callables and JSON-over-stdio subprocesses, with timeouts."""
+"""Running script steps: Python callables and JSON-over-stdio subprocesses, with timeouts.
+
+Subprocesses run confined by their step's `Sandbox` (`turing.sandbox`); callables run on a
+thread of this process and are not confined.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,17 @@ import asyncio
 import contextlib
 import inspect
 import json
-import os
 import queue
+import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from turing import sandbox
 from turing._json import shorten
 from turing.errors import ScriptError
+from turing.sandbox import CANNOT_START, NetworkIsolationUnavailable
 from turing.steps import ScriptStep
 
 
@@ -147,14 +153,27 @@ def _jsonable(step: ScriptStep, value: Any) -> Any:
 
 async def _run_subprocess(step: ScriptStep, data: dict[str, Any], ctx: ScriptContext) -> Any:
     assert step.command is not None
-    env = {**os.environ, **step.env, "TURING_DRY_RUN": "1" if ctx.dry_run else "0"}
+    box = step.sandbox
+    env = box.environment({**step.env, "TURING_DRY_RUN": "1" if ctx.dry_run else "0"})
+    try:
+        argv, warning = box.argv(step.command)
+    except NetworkIsolationUnavailable as exc:
+        raise ScriptError(
+            step.name,
+            "crash",
+            f"{exc}; the step requires no network (Sandbox.network=True allows it)",
+        ) from None
+    if warning:
+        sandbox.warn_network_once(warning)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *step.command,
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
+            cwd=box.directory(ctx.settings.get("root")),
+            start_new_session=box.kill_group,
         )
     except OSError as exc:
         raise ScriptError(step.name, "crash", f"cannot start {step.command[0]!r}: {exc}") from exc
@@ -162,14 +181,32 @@ async def _run_subprocess(step: ScriptStep, data: dict[str, Any], ctx: ScriptCon
     try:
         out, err = await asyncio.wait_for(proc.communicate(payload), step.timeout)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _stop(proc, box.kill_group)
+        what = "its process group" if box.kill_group else "the process"
         raise ScriptError(
-            step.name, "timeout", f"{' '.join(step.command)} killed after {step.timeout:g}s"
+            step.name,
+            "timeout",
+            f"{' '.join(step.command)} killed after {step.timeout:g}s ({what})",
         ) from None
+    except asyncio.CancelledError:
+        await _stop(proc, box.kill_group)
+        raise
+    if box.kill_group:  # the script is done: whatever it left running goes with it
+        sandbox.kill(proc.pid, group=True)
     if proc.returncode != 0:
-        tail = shorten(err.decode(errors="replace").strip()[-500:], 500) or "(no stderr)"
-        raise ScriptError(step.name, "crash", f"exit code {proc.returncode}: {tail}")
+        stderr = err.decode(errors="replace").strip()
+        code = proc.returncode
+        assert code is not None
+        if code == 127 and stderr.startswith(CANNOT_START):
+            reason = stderr.splitlines()[0].removeprefix(CANNOT_START)
+            raise ScriptError(step.name, "crash", f"cannot start {reason}")
+        tail = shorten(stderr[-500:], 500) or "(no stderr)"
+        status = f"exit code {code}"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                status += f" ({signal.Signals(-code).name})"
+        why = box.explain(code, stderr, isolated=not box.network and not warning)
+        raise ScriptError(step.name, "crash", f"{why + ', ' if why else ''}{status}: {tail}")
     text = out.decode(errors="replace").strip()
     try:
         return json.loads(text, parse_constant=_reject_constant)
@@ -177,6 +214,12 @@ async def _run_subprocess(step: ScriptStep, data: dict[str, Any], ctx: ScriptCon
         raise ScriptError(
             step.name, "bad_output", f"stdout is not JSON: {shorten(text or '(empty)', 120)!r}"
         ) from None
+
+
+async def _stop(proc: asyncio.subprocess.Process, group: bool) -> None:
+    """Kill a script that ran out of time or whose step was cancelled, and reap it."""
+    sandbox.kill(proc.pid, group)
+    await proc.wait()
 
 
 def _reject_constant(name: str) -> Any:

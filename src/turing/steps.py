@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from turing.sandbox import Sandbox
+
 DEFAULT_MAX_REASKS = 2
 
 
@@ -55,7 +57,12 @@ class LLMStep:
 
 @dataclass(frozen=True)
 class ScriptStep:
-    """A deterministic step: `run(data)` / `run(data, ctx)` or `command` (JSON over stdio)."""
+    """A deterministic step: `run(data)` / `run(data, ctx)` or `command` (JSON over stdio).
+
+    A `command` runs confined by `sandbox` (see `turing.sandbox.Sandbox`: explicit
+    environment, the project folder, its own process group, CPU/memory/file limits, no
+    network); `env` adds declared variables. A `run` callable runs in-process, unconfined.
+    """
 
     name: str
     run: Callable[..., Any] | None = None
@@ -64,17 +71,21 @@ class ScriptStep:
     output: Any = None
     after: tuple[str, ...] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    sandbox: Sandbox = field(default_factory=Sandbox)
 
     kind = "script"
 
     def settings(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,
             "timeout": self.timeout,
             "after": self.after,
             "code": self.code_hash(),
         }
+        if self.command and self.sandbox != Sandbox():  # default: fingerprints unchanged
+            out["sandbox"] = self.sandbox.settings()
+        return out
 
     def code_hash(self) -> str:
         """Hash of the callable's source, or of the command and any script files it names."""
