@@ -26,6 +26,7 @@ from turing.registry import Registry
 from turing.repair import Repair, repair
 from turing.result import Attempt, RunError, RunResult, StepResult
 from turing.retry import RetryPolicy
+from turing.sandbox import Sandbox
 from turing.scripts import ScriptContext
 from turing.sources import Sink, SinkSQL, Source, SourceFilter
 from turing.steps import LLMStep, ScriptStep
@@ -58,6 +59,7 @@ __all__ = [
     "RetryPolicy",
     "RunError",
     "RunResult",
+    "Sandbox",
     "ScriptContext",
     "ScriptError",
     "ScriptStep",

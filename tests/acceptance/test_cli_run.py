@@ -117,10 +117,11 @@ def test_two_processes_never_process_a_task_twice(items_project: Path, database:
     for p in procs:
         out, err = p.communicate(timeout=180)
         codes.append(p.returncode)
+        assert out, err
         reports.append(json.loads(out))
     # item 13's sink raises: the process that ran it says so by its exit code
     assert sorted(codes) == [0, 1], codes
-    assert [r["failed"] for r in reports] == [c for c in codes]
+    assert [r["failed"] for r in reports] == codes
     processed = [r["processed"] for r in reports]
     assert sum(processed) == ITEMS, processed
     assert min(processed) > 0, f"the processes did not overlap: {processed}"

@@ -17,19 +17,41 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from turing.orchestrator import Orchestrator
+from turing.executor import Executor
 from turing.planning.model import Plan, PlanError, PlanStep
 from turing.planning.schema import PlanLimits
+from turing.queue.processor import Processor
 from turing.queue.report import Report
 from turing.queue.report import failure_reason as _reason_of
+from turing.queue.session import ProcessingSession
+from turing.registry import Registry
 from turing.result import RunResult
 from turing.sources import input_of, subject_of
-from turing.store.store import TaskRow
+from turing.store.store import Store, TaskRow
 from turing.workflow import Workflow
 
 OnEvent = Callable[[str, "StepReport"], None]
+
+
+class PlanHost(Protocol):
+    """What running a plan needs (the `Orchestrator` is one): the registry and executor,
+    the store, the processor that claims and completes a step's tasks, and a processing
+    session to hold their leases. A protocol, so planning does not import its caller."""
+
+    registry: Registry
+    executor: Executor
+    worker_id: str
+    concurrency: int
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def has_store(self) -> bool: ...
+    @property
+    def processor(self) -> Processor: ...
+    def session(self, *, heartbeat_s: float | None = None) -> ProcessingSession: ...
 
 
 @dataclass
@@ -105,7 +127,7 @@ class PlanReport:
 class PlanRunner:
     def __init__(
         self,
-        orchestrator: Orchestrator,
+        orchestrator: PlanHost,
         limits: PlanLimits | None = None,
         *,
         poll_s: float = 0.25,
