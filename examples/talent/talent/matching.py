@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from talent.extractor import extract_profile_skills
 from talent.taxonomy import Taxonomy, load_taxonomy
+from turing.store.db import Tx
 
 PARTIAL_CREDIT = 0.5
 EXTRACTED = "extracted"  # skills read from the profile_skills table
@@ -93,20 +94,30 @@ def rank_candidates(
     return ranked[:k]
 
 
-def load_candidates(conn: sqlite3.Connection) -> list[Candidate]:
+def _rows(conn: Tx | sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+    if isinstance(conn, sqlite3.Connection):
+        return list(conn.execute(sql))
+    return [tuple(row.values()) for row in conn.sql(sql)]
+
+
+def load_candidates(conn: Tx | sqlite3.Connection) -> list[Candidate]:
     """Every profile's skills, by profile id.
 
-    Profiles with rows in ``profile_skills`` use them (source ``"extracted"``); the others
-    are scanned from their CV text with the offline extractor (source ``"cv_text"``), so
-    matching works before profile extraction has run.
+    ``conn`` is a transaction of Turing's database layer (SQLite or PostgreSQL; see
+    ``turing.store.db``) or a plain ``sqlite3`` connection. Profiles with rows in
+    ``profile_skills`` use them (source ``"extracted"``); the others are scanned from their
+    CV text with the offline extractor (source ``"cv_text"``), so matching works before
+    profile extraction has run.
     """
     extracted: dict[int, dict[str, float]] = {}
-    rows = conn.execute("SELECT profile_id, skill, confidence FROM profile_skills")
+    rows = _rows(
+        conn, "SELECT profile_id, skill, confidence FROM profile_skills ORDER BY profile_id"
+    )
     for profile_id, skill, confidence in rows:
         value = 1.0 if confidence is None else float(confidence)
         extracted.setdefault(int(profile_id), {})[str(skill)] = value
     candidates = [Candidate(pid, skills, EXTRACTED) for pid, skills in extracted.items()]
-    for profile_id, cv_text in conn.execute("SELECT profile_id, cv_text FROM profiles"):
+    for profile_id, cv_text in _rows(conn, "SELECT profile_id, cv_text FROM profiles"):
         if int(profile_id) not in extracted:
             found = extract_profile_skills(int(profile_id), cv_text or "")["skills"]
             skills = {s["name"]: s["confidence"] for s in found}

@@ -1,24 +1,58 @@
-"""Script steps of the talent workflows: CV checks, profile import and candidate matching."""
+"""Script steps of the talent workflows: CV checks, profile import and candidate matching.
+
+The scripts reach the project's database (SQLite or PostgreSQL) through Turing's own
+database layer: one `Database` per URL for the life of the process, SQL with `:name`
+parameters on both dialects.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import atexit
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from talent.matching import load_candidates, rank_candidates
 from talent.taxonomy import load_taxonomy
 from turing import ScriptContext
+from turing.store.db import Database, connect
+
+_pools: dict[str, Database] = {}
+_lock = threading.Lock()
 
 
-def connect(ctx: ScriptContext) -> sqlite3.Connection:
-    """Open the project's SQLite database (the example runs on SQLite)."""
-    url = str(ctx.settings.get("database", ""))
-    if not url.startswith("sqlite:///"):
-        raise ValueError(f"the talent scripts need a sqlite:/// database, got {url!r}")
-    conn = sqlite3.connect(url[len("sqlite:///") :], timeout=30)
-    conn.row_factory = sqlite3.Row
-    return conn
+@contextmanager
+def database(ctx: ScriptContext) -> Iterator[Database]:
+    """The project's database (`database` in turing.toml, or TURING_DATABASE).
+
+    SQLite is opened for each use and closed after it (cheap, and never a stale handle on
+    a file rebuilt since); a PostgreSQL connection pool is opened once per URL and kept.
+    """
+    url = str(ctx.settings.get("database") or "")
+    if not url:
+        raise ValueError("the talent scripts need the project's database (none is set)")
+    if url.startswith("sqlite:"):
+        db = connect(url)
+        try:
+            yield db
+        finally:
+            db.close()
+        return
+    with _lock:
+        if url not in _pools:
+            _pools[url] = connect(url, pool_size=2)
+        pooled = _pools[url]
+    yield pooled
+
+
+@atexit.register
+def close_databases() -> None:
+    """Close the connection pools the scripts opened (tests call it before dropping a schema)."""
+    with _lock:
+        while _pools:
+            _pools.popitem()[1].close()
 
 
 def check_cv(data: dict[str, Any]) -> dict[str, Any]:
@@ -49,30 +83,34 @@ def check_cv(data: dict[str, Any]) -> dict[str, Any]:
     return {"profile": profile, "warnings": warnings}
 
 
+INSERT_PROFILE = (
+    "INSERT INTO profiles (full_name, email, headline, location, years_experience, cv_text,"
+    " created_at, source) VALUES (:full_name, :email, :headline, :location, :years_experience,"
+    " :cv_text, :created_at, :source) RETURNING profile_id"
+)
+
+
 def import_profile(data: dict[str, Any], ctx: ScriptContext) -> dict[str, Any]:
     """Insert the checked profile (not in a dry run) and return its id."""
     checked = data["check"]
     profile = checked["profile"]
-    with connect(ctx) as conn:
-        if ctx.dry_run:
-            row = conn.execute("SELECT COALESCE(MAX(profile_id), 0) + 1 FROM profiles").fetchone()
-            profile_id = int(row[0])
-        else:
-            cur = conn.execute(
-                "INSERT INTO profiles (full_name, email, headline, location, years_experience,"
-                " cv_text, created_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    profile["full_name"],
-                    profile.get("email"),
-                    profile.get("headline"),
-                    profile.get("location"),
-                    profile.get("years_experience"),
-                    data["cv_text"],
-                    datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    data.get("source", "import"),
-                ),
-            )
-            profile_id = int(cur.lastrowid or 0)
+    if ctx.dry_run:
+        with database(ctx) as db, db.read() as tx:
+            row = tx.sql("SELECT COALESCE(MAX(profile_id), 0) + 1 AS next_id FROM profiles")
+        profile_id = int(row[0]["next_id"])
+    else:
+        values = {
+            "full_name": profile["full_name"],
+            "email": profile.get("email"),
+            "headline": profile.get("headline"),
+            "location": profile.get("location"),
+            "years_experience": profile.get("years_experience"),
+            "cv_text": data["cv_text"],
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "source": data.get("source", "import"),
+        }
+        with database(ctx) as db, db.tx() as tx:
+            profile_id = int(tx.sql(INSERT_PROFILE, values)[0]["profile_id"])
     return {
         "profile_id": profile_id,
         "full_name": profile["full_name"],
@@ -84,8 +122,8 @@ def import_profile(data: dict[str, Any], ctx: ScriptContext) -> dict[str, Any]:
 
 def match(data: dict[str, Any], ctx: ScriptContext) -> dict[str, Any]:
     """Top-k candidates for a posting by weighted skill overlap."""
-    with connect(ctx) as conn:
-        pool = load_candidates(conn)
+    with database(ctx) as db, db.read() as tx:
+        pool = load_candidates(tx)
     candidates = [(c.profile_id, c.skills) for c in pool]
     ranked = rank_candidates(data["skills"], candidates, k=data.get("k", 5))
     return {

@@ -27,7 +27,9 @@ POSTING_FILTERS = {
     ),
 }
 
-# Postings that have skills but no matches yet, with their skills as the match input.
+# Postings that have skills but no matches yet, with their skills as the match input, in
+# skill-name order (byte order) on both engines: SQLite reads them along the primary key
+# (posting_id, skill), PostgreSQL is told to, so both give the same input and matches.
 MATCH_SOURCE = {
     "sqlite": "SELECT p.posting_id, p.fetched_at,"
     " (SELECT json_group_array(json_object('name', s.skill, 'weight', s.weight))"
@@ -37,7 +39,8 @@ MATCH_SOURCE = {
     " AND NOT EXISTS (SELECT 1 FROM posting_matches m WHERE m.posting_id = p.posting_id)"
     " ORDER BY p.posting_id",
     "postgres": "SELECT p.posting_id, p.fetched_at,"
-    " (SELECT json_agg(json_build_object('name', s.skill, 'weight', s.weight))"
+    " (SELECT json_agg(json_build_object('name', s.skill, 'weight', s.weight)"
+    ' ORDER BY s.skill COLLATE "C")'
     " FROM posting_skills s WHERE s.posting_id = p.posting_id) AS skills"
     " FROM postings p"
     " WHERE EXISTS (SELECT 1 FROM posting_skills s WHERE s.posting_id = p.posting_id)"
