@@ -39,6 +39,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from turing.actors.affinity import DEFAULT_MAX_WAIT_S
+from turing.actors.breaker import DEFAULT_COOLDOWN_S, DEFAULT_THRESHOLD
 from turing.errors import ConfigError
 from turing.limits.config import LimitsConfig
 from turing.schedules import ScheduleTable
@@ -77,6 +78,13 @@ class ActorTable(BaseModel):
     num_ctx: int | None = Field(default=None, gt=0)
     keep_alive: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    context_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="the model's context window: a longer prompt (estimated, plus max_tokens) "
+        "fails or is warned of (on_overflow); Ollama gets it as num_ctx",
+    )
+    on_overflow: Literal["fail", "warn"] = "fail"
 
 
 class ProviderTable(BaseModel):
@@ -96,6 +104,16 @@ class ProviderTable(BaseModel):
         default=None,
         description="starvation bound of the host's scheduler in seconds (default 300; "
         '"off": pure throughput)',
+    )
+    circuit_failures: int = Field(
+        default=DEFAULT_THRESHOLD,
+        ge=1,
+        description="consecutive connection failures that open the host's circuit breaker",
+    )
+    circuit_cooldown_s: float = Field(
+        default=DEFAULT_COOLDOWN_S,
+        ge=0,
+        description="seconds an open circuit waits before one probe call goes to the host",
     )
     shared_host: bool = Field(
         default=False,

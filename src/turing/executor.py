@@ -390,7 +390,7 @@ class _Run:
                 record.attempts = number
                 raise _StepFailed(
                     RunError(
-                        ErrorKind.ACTOR,
+                        _actor_kind(exc),
                         f"{actor.identity}: {message}",
                         step.name,
                         transient=not isinstance(exc, ActorError) or exc.transient,
@@ -453,6 +453,13 @@ def _quote(request: ModelRequest) -> Usage:
     reserve = reserve_tokens(request)
     prompt = sum(estimate_tokens(m.content) for m in request.messages)
     return Usage(input_tokens=prompt, output_tokens=max(0, reserve - prompt), calls=1)
+
+
+def _actor_kind(exc: Exception) -> ErrorKind:
+    """An open circuit (the host is not called: the task is deferred), else a model failure."""
+    if isinstance(exc, ActorError) and exc.kind == ErrorKind.CIRCUIT_OPEN:
+        return ErrorKind.CIRCUIT_OPEN
+    return ErrorKind.ACTOR
 
 
 def _actor_message(exc: Exception, timeout: float) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from turing import providers
 from turing.actors.affinity import HostSchedulers
 from turing.actors.base import Actor
+from turing.actors.breaker import Breakers
 from turing.actors.limited import LimitedActor
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
@@ -35,12 +36,14 @@ from turing.workflow import Workflow
 @dataclass(frozen=True)
 class ActorServices:
     """What the model actors of one executor share, built before them and passed in: the
-    response cache, the shared limiter (a `turing.limits.Limiter`) and the model hosts'
-    schedulers (shared through the database when given one)."""
+    response cache, the shared limiter (a `turing.limits.Limiter`), the model hosts'
+    schedulers (shared through the database when given one) and their circuit breakers
+    (one per host: an unreachable host is not called again until a probe reaches it)."""
 
     cache: ResponseCache | None = None
     limiter: Any = None
     hosts: HostSchedulers = field(default_factory=HostSchedulers)
+    breakers: Breakers = field(default_factory=Breakers)
 
 
 class Project:
@@ -158,12 +161,18 @@ class Project:
             )
         cache = services.cache
         shared = (services.limiter, self.limits) if services.limiter is not None else None
+        breaker = services.breakers.get(
+            settings.url,
+            threshold=defaults.circuit_failures if defaults is not None else None,
+            cooldown_s=defaults.circuit_cooldown_s if defaults is not None else None,
+        )
         return ManagedActor(
             providers.create(settings),
             settings,
             cache=lambda: cache,
             limits=lambda: shared if shared is not None and shared[1].keys() else None,
             host=host,
+            breaker=breaker,
         )
 
     @property

@@ -27,6 +27,7 @@ class ErrorKind(StrEnum):
     SCRIPT_BAD_OUTPUT = "script_bad_output"
     BUDGET = "budget"
     BUDGET_STOP = "budget_stop"  # the batch's budget had no room for a call: not started
+    CIRCUIT_OPEN = "circuit_open"  # the model host's circuit is open: not called, deferred
     STORE = "store"
 
 

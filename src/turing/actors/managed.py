@@ -9,6 +9,7 @@ call that gave up, and on the answer of one that got through (`RetriedResponse.r
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -16,14 +17,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from turing.actors.affinity import HostScheduler
-from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage
-from turing.actors.limited import under_limits
+from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage, estimate_tokens
+from turing.actors.breaker import CIRCUIT_OPEN, CircuitBreaker
+from turing.actors.limited import reserve_tokens, under_limits
 from turing.actors.settings import ActorSettings
 from turing.cache import ResponseCache, cache_key, cacheable
 from turing.errors import ActorError
 
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 120.0
+
+PROBE_POLL_S = 0.02  # how often a call waiting for a half-open circuit's probe looks again
+
+log = logging.getLogger(__name__)
 
 
 def backoff(
@@ -87,8 +93,10 @@ class ManagedActor:
         seed: int | None = None,
         limits: Callable[[], SharedLimits | None] = lambda: None,
         host: HostScheduler | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.host = host  # model-affinity scheduling of the calls to this actor's host
+        self.breaker = breaker  # the host's circuit: an unreachable host is not called
         self.inner = inner
         self.settings = settings
         self._cache = cache
@@ -96,6 +104,7 @@ class ManagedActor:
         self._sleep = sleep
         self._rng = random.Random(seed)
         self._limits: dict[int, asyncio.Semaphore] = {}
+        self._overflows = 0  # prompts over the context window that went out with a warning
 
     @property
     def identity(self) -> str:
@@ -122,6 +131,13 @@ class ManagedActor:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         request = self._apply(request)
+        overflow = context_overflow(self.settings, request)
+        if overflow is not None:
+            if self.settings.on_overflow == "fail" and not self.settings.context_assumed:
+                raise ActorError(overflow, kind="context")
+            self._overflows += 1
+            if self._overflows == 1 or self._overflows % 100 == 0:  # said, not every call
+                log.warning("%s: %s (%d such prompt(s))", self.identity, overflow, self._overflows)
         cache = self._cache() if cacheable(request) and request.from_cache else None
         if cache is not None:
             key = cache_key(self.identity, self.settings.model, request)
@@ -143,6 +159,14 @@ class ManagedActor:
         if retried:
             return RetriedResponse(response.text, usage, model, retried=_retried(retried))
         return ModelResponse(response.text, usage, model)
+
+    def quote(self, request: ModelRequest) -> Usage:
+        """The most one call may spend, before it is made: the prompt's tokens (estimated),
+        `max_tokens` for the answer (or an estimate), at this actor's prices."""
+        request = self._apply(request)
+        prompt = sum(estimate_tokens(m.content) for m in request.messages)
+        answer = max(0, reserve_tokens(request) - prompt)
+        return Usage(prompt, answer, 1, self.settings.cost(prompt, answer))
 
     async def accepted(self, request: ModelRequest, response: ModelResponse) -> None:
         """Keep an answer that validated (only those: a cached invalid answer would be
@@ -169,7 +193,9 @@ class ManagedActor:
                 return await self._once(request), len(reasons), reasons
             except ActorError as exc:
                 retries = len(reasons)
-                if not exc.transient or retries >= self.settings.max_retries:
+                # an open circuit is not retried here: the task is deferred, not failed
+                last = not exc.transient or exc.kind == CIRCUIT_OPEN
+                if last or retries >= self.settings.max_retries:
                     if retries:
                         final = ActorError(
                             f"{exc} (after {retries} retr{'y' if retries == 1 else 'ies'}); "
@@ -185,6 +211,30 @@ class ManagedActor:
                 reasons.append(_reason(exc))
 
     async def _once(self, request: ModelRequest) -> ModelResponse:
+        """One try, through the host's circuit breaker when there is one: refused at once
+        while the circuit is open, counted as reaching the host or failing to connect."""
+        if self.breaker is None:
+            return await self._limited(request)
+        while True:
+            try:
+                permit = self.breaker.enter()  # raises ActorError(kind="circuit_open")
+                break
+            except ActorError:
+                if not self.breaker.probing:
+                    raise
+                await asyncio.sleep(PROBE_POLL_S)  # a probe is in flight: wait for its outcome
+        try:
+            response = await self._limited(request)
+        except ActorError as exc:
+            self.breaker.failed(permit, exc)
+            raise
+        except BaseException:  # cancelled, or our own database: nothing said about the host
+            self.breaker.abandoned(permit)
+            raise
+        self.breaker.reached(permit)
+        return response
+
+    async def _limited(self, request: ModelRequest) -> ModelResponse:
         shared = self._limits_of()
         if shared is None:
             return await self._bounded(request)
@@ -221,3 +271,32 @@ class ManagedActor:
                 transient=True,
                 kind="timeout",
             ) from None
+
+
+def context_overflow(settings: ActorSettings, request: ModelRequest) -> str | None:
+    """Why this request would not fit the model's context window, or None.
+
+    The prompt's tokens are estimated (4 characters a token, `estimate_tokens`) and the
+    answer's room is `max_tokens` when set; their sum must fit the actor's context window
+    (`context_tokens`, else Ollama's `num_ctx`). Without either, nothing is checked, except
+    for Ollama, whose default context (`OLLAMA_DEFAULT_CONTEXT`) silently truncates a longer
+    prompt: that is warned about (never failed: a Modelfile may set a larger one)."""
+    limit = settings.context_limit
+    prompt = sum(estimate_tokens(m.content) for m in request.messages)
+    answer = request.max_tokens or 0
+    if limit is None or prompt + answer <= limit:
+        return None
+    room = f" + {answer} for the answer (max_tokens)" if answer else ""
+    where = (
+        f"the context window of {settings.model} ({limit} tokens"
+        + (", Ollama's default: set num_ctx or context_tokens" if settings.context_assumed else "")
+        + ")"
+    )
+    return (
+        f"prompt too long: about {prompt} tokens (estimated from {_chars(request)} characters)"
+        f"{room} exceed {where}; shorten the input or raise context_tokens"
+    )
+
+
+def _chars(request: ModelRequest) -> int:
+    return sum(len(m.content) for m in request.messages)

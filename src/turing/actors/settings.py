@@ -9,6 +9,10 @@ from typing import Any
 
 from turing.errors import ConfigError
 
+# Ollama's context window when neither num_ctx nor a Modelfile says otherwise (4096 tokens
+# in recent versions, 2048 in older ones): a longer prompt is cut silently, so it is warned of.
+OLLAMA_DEFAULT_CONTEXT = 4096
+
 # Where each provider listens when no base_url is given.
 DEFAULT_BASE_URLS = {
     "ollama": "http://127.0.0.1:11434",
@@ -24,6 +28,9 @@ class ActorSettings:
     `api_key_env` names the environment variable holding the key; the key itself is read
     only when a client is built and never stored, logged or put in an error message.
     `temperature`, `seed`, `timeout` and `max_tokens` override the step's values when set.
+    `context_tokens` is the model's context window: a prompt (estimated, plus `max_tokens`)
+    that does not fit fails the call (`on_overflow = "fail"`, kind `context`) or is logged
+    (`"warn"`); for Ollama it is sent as `options.num_ctx` too (unless `num_ctx` is set).
     Prices are per million tokens. `structured` is the OpenAI-compatible output mode:
     "json_schema" (strict schema), "json_object", or "auto" (json_schema for api.openai.com
     and the simulator, json_object elsewhere).
@@ -46,6 +53,8 @@ class ActorSettings:
     num_ctx: int | None = None
     keep_alive: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    context_tokens: int | None = None
+    on_overflow: str = "fail"
 
     @classmethod
     def parse(cls, spec: str, **overrides: Any) -> ActorSettings:
@@ -60,6 +69,26 @@ class ActorSettings:
     @property
     def url(self) -> str:
         return (self.base_url or DEFAULT_BASE_URLS.get(self.provider, "")).rstrip("/")
+
+    @property
+    def context_limit(self) -> int | None:
+        """The context window a prompt (plus `max_tokens`) must fit: `context_tokens`, else
+        Ollama's `num_ctx`, else Ollama's default (assumed), else None (not checked)."""
+        if self.context_tokens is not None:
+            return self.context_tokens
+        if self.num_ctx is not None:
+            return self.num_ctx
+        return OLLAMA_DEFAULT_CONTEXT if self.provider == "ollama" else None
+
+    @property
+    def context_assumed(self) -> bool:
+        """The limit is Ollama's default, not configured: an overflow is only warned of."""
+        return self.context_tokens is None and self.num_ctx is None and self.provider == "ollama"
+
+    @property
+    def ollama_num_ctx(self) -> int | None:
+        """`options.num_ctx` for Ollama: `num_ctx`, else `context_tokens`."""
+        return self.num_ctx if self.num_ctx is not None else self.context_tokens
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -80,6 +109,6 @@ class ActorSettings:
             "seed": self.seed,
             "max_tokens": self.max_tokens,
             "structured": self.structured,
-            "num_ctx": self.num_ctx,
+            "num_ctx": self.ollama_num_ctx if self.provider == "ollama" else self.num_ctx,
             "options": self.options,
         }

@@ -70,6 +70,8 @@ class SDKActor:
         if isinstance(exc, ActorError):
             return exc
         if isinstance(exc, sdk.APITimeoutError):
+            if type(exc.__cause__).__name__ == "ConnectTimeout":  # httpx's: never answered
+                return _errors.connection_error(url, f"connect timeout after {timeout:g}s")
             return _errors.timeout_error(url, timeout)
         if isinstance(exc, sdk.APIConnectionError):
             cause = exc.__cause__

@@ -28,6 +28,10 @@ from turing.providers._transport import KeepAliveTransport
 
 # Headers of the last error response in this task, for Retry-After (the ollama client's
 # ResponseError keeps only the status and the body).
+# A host that does not accept a connection within this is unreachable (a connection
+# failure for the circuit breaker), however long the call itself may take.
+CONNECT_TIMEOUT_S = 10.0
+
 _ERROR_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("_ERROR_HEADERS", default=None)
 
 
@@ -79,8 +83,9 @@ class OllamaActor:
         options: dict[str, Any] = {**self.settings.options, "temperature": params.temperature}
         if params.seed is not None:
             options["seed"] = params.seed
-        if self.settings.num_ctx is not None:
-            options["num_ctx"] = self.settings.num_ctx
+        num_ctx = self.settings.ollama_num_ctx  # else Ollama's default context cuts long prompts
+        if num_ctx is not None:
+            options["num_ctx"] = num_ctx
         if params.max_tokens is not None:
             options["num_predict"] = params.max_tokens
         return options
@@ -141,13 +146,13 @@ class OllamaActor:
         key = self.settings.api_key() or os.environ.get("OLLAMA_API_KEY")
         head = target.head + (f"Authorization: Bearer {key}\r\n" if key else "")
         head += f"Content-Length: {len(data)}\r\n\r\n"
-        timeout = self.settings.timeout
+        timeout = params.timeout  # the call's one effective timeout (the actor's, else the step's)
         try:
             answer = await (await self._transports.get()).send(
                 target.host,
                 target.port,
                 head.encode("latin-1") + data,
-                connect=timeout,
+                connect=min(timeout, CONNECT_TIMEOUT_S),
                 read=timeout,
                 write=timeout,
             )
@@ -177,6 +182,8 @@ class OllamaActor:
         url, model, secrets = self.settings.url, self.settings.model, self._secrets()
         if isinstance(exc, ActorError):
             return exc
+        if isinstance(exc, httpx.ConnectTimeout):  # the host never answered: a connection failure
+            return _errors.connection_error(url, f"connect timeout ({_errors.describe(exc)})")
         if isinstance(exc, TimeoutError | httpx.TimeoutException):
             return _errors.timeout_error(url, timeout)
         if isinstance(exc, ollama.ResponseError) and exc.status_code >= 400:

@@ -27,7 +27,7 @@ from turing.executor import Executor
 from turing.limits.budget import Budget
 from turing.queue.report import BatchLimits, Report
 from turing.registry import Registry
-from turing.result import RunResult
+from turing.result import ErrorKind, RunResult
 from turing.store.states import Outcome
 from turing.store.store import Completion, Store, TaskRow
 from turing.workflow import Workflow
@@ -105,6 +105,7 @@ class Processor:
         dry = False  # the last claim came back short: wait for a task to finish first
         wake = asyncio.Event()  # anything happened: a task finished, a claim or commit ended
         bounded = batch_limits != BatchLimits()  # any batch limit is set
+        circuit_stop: str | None = None  # a model host's circuit opened: why we stopped
         chain = not bounded  # a slot goes on with the next buffered task by itself
         # With a batch limit (the worker's stop is one) claims only fill free slots: what is
         # claimed starts at once, after the limit was checked, and nothing sits claimed
@@ -156,6 +157,11 @@ class Processor:
                     )
                     remaining = 0
                     await self._release_claimed(buffer)
+                circuit = None if report.stopped else _circuit_open(finished)
+                if circuit is not None:  # the model host is unreachable: stop claiming
+                    report.stopped = circuit_stop = circuit
+                    remaining = 0
+                    await self._release_claimed(buffer)
                 if buffer and len(slots) < self.concurrency:
                     if bounded:
                         await settle()
@@ -192,6 +198,12 @@ class Processor:
                 if not (slots or buffer or finished or flushing or claiming):
                     break
                 await wake.wait()
+            if circuit_stop is not None and report.stopped == circuit_stop:
+                left = await asyncio.to_thread(self.store.queue_overview, names)
+                report.stopped += (
+                    f"; stopped claiming: {left.pending + left.waiting_retry} task(s) left "
+                    "pending (attempts not counted)"
+                )
         finally:
             # Only when the drain was abandoned (an error, a cancellation): hand back what
             # was claimed but never started, now or once the claim in progress returns.
@@ -317,6 +329,18 @@ class Processor:
             return "succeeded"
         except Exception:
             return "sink"
+
+
+def _circuit_open(done: list[Completion]) -> str | None:
+    """Why to stop: a finished task found its model host's circuit open (its text from
+    "circuit open for HOST", without the retries that led there), else None."""
+    for item in done:
+        errors = item.result.errors
+        if errors and errors[0].kind == ErrorKind.CIRCUIT_OPEN:
+            text = errors[0].message
+            text = text[max(0, text.find("circuit open for ")) :]
+            return text.split(" (after ")[0]
+    return None
 
 
 def _bindable(wf: Workflow, output: dict[str, Any]) -> dict[str, Any]:

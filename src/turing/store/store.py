@@ -50,14 +50,20 @@ class Completion:
     @property
     def deferrable(self) -> bool:
         """The run did not fail on its own account: Turing's database failed (cache, shared
-        limits) or the batch's budget had no room for its next call. The task goes back to
-        pending with its attempt not counted."""
+        limits), the batch's budget had no room for its next call, or the model host's
+        circuit is open. The task goes back to pending with its attempt not counted."""
         errors = self.result.errors
         return not self.result.ok and bool(errors) and errors[0].kind in DEFERRED_KINDS
 
 
 # Error kinds that defer a task instead of failing it, and how long until it is claimable.
-DEFERRED_KINDS = {ErrorKind.STORE.value: 5.0, ErrorKind.BUDGET_STOP.value: 0.0}
+# An open circuit defers at once: this process stops claiming, and another (or the next run)
+# has its own circuit and tries the host itself.
+DEFERRED_KINDS = {
+    ErrorKind.STORE.value: 5.0,
+    ErrorKind.BUDGET_STOP.value: 0.0,
+    ErrorKind.CIRCUIT_OPEN.value: 0.0,
+}
 STORE_FAULT_DELAY_S = DEFERRED_KINDS[ErrorKind.STORE.value]
 
 
