@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from turing.registry import Registry
-from turing.steps import LLMStep
+from turing.steps import LLMStep, effective_timeout
 from turing.store.stats import StatsStore
 from turing.store.store import Store
 
@@ -292,8 +292,8 @@ class TimeoutAdvice:
     samples: int
     p99_ms: float | None
     recommended_s: float | None
-    configured_s: float | None  # what applies now: the actor's timeout if set, else the step's
-    configured_by: str  # "step", "actor NAME", or "unknown" (workflow no longer in code)
+    configured_s: float | None  # what applies now: the actor's timeout, else the step's, else
+    configured_by: str  # the default: "actor NAME", "step", "default", or "unknown" (no code)
 
     @property
     def few_samples(self) -> bool:
@@ -334,9 +334,7 @@ def timeout_advice(
                     own = actor_timeout(step.actor)
                 except Exception:
                     own = None
-            configured[(wf.name, step.name)] = (
-                (own, f"actor {step.actor}") if own is not None else (step.timeout, "step")
-            )
+            configured[(wf.name, step.name)] = effective_timeout(step, own)
     out = []
     for key in sorted(set(configured) | set(stats.single_tries) | set(stats.steps)):
         values = sorted(stats.single_tries.get(key, []))

@@ -20,6 +20,28 @@ from typing import Any
 from turing.sandbox import Sandbox
 
 DEFAULT_MAX_REASKS = 2
+# Seconds per model call when neither the actor (`timeout` in `[actors.NAME]`) nor the step
+# says: a local 7B model answers a step in seconds on a GPU and in tens of seconds on a CPU;
+# a call that hangs longer holds a slot (per try: retries get their own). `turing stats
+# --timeouts` recommends one per step from the measured p99.
+DEFAULT_LLM_TIMEOUT_S = 60.0
+
+
+class _DefaultTimeout(float):
+    """The default timeout of a step: a float that knows nobody chose it."""
+
+
+def effective_timeout(
+    step: LLMStep, actor_timeout: float | None, actor: str = ""
+) -> tuple[float, str]:
+    """The one timeout of each call of `step` (each try), and where it comes from: the
+    actor's `timeout` setting when set (turing.toml decides, as for temperature and seed),
+    else the step's own `timeout=` when given, else `DEFAULT_LLM_TIMEOUT_S`."""
+    if actor_timeout is not None:
+        return float(actor_timeout), f"actor {actor or step.actor}"
+    if step.timeout_set:
+        return float(step.timeout), "step"
+    return float(step.timeout), "default"
 
 
 @dataclass(frozen=True)
@@ -30,13 +52,18 @@ class LLMStep:
     system: str | None = None
     output: Any = None
     temperature: float = 0.0
-    timeout: float = 120.0
+    timeout: float = _DefaultTimeout(DEFAULT_LLM_TIMEOUT_S)
     max_reasks: int = DEFAULT_MAX_REASKS
     max_tokens: int | None = None
     seed: int | None = None
     after: tuple[str, ...] | None = None
 
     kind = "llm"
+
+    @property
+    def timeout_set(self) -> bool:
+        """Whether the step's `timeout` was given (else it is the default)."""
+        return not isinstance(self.timeout, _DefaultTimeout)
 
     def settings(self) -> dict[str, Any]:
         """What about this step changes its behaviour, for the workflow fingerprint."""
@@ -47,7 +74,7 @@ class LLMStep:
             "system": self.system,
             "actor": self.actor,
             "temperature": self.temperature,
-            "timeout": self.timeout,
+            "timeout": float(self.timeout),
             "max_reasks": self.max_reasks,
             "max_tokens": self.max_tokens,
             "seed": self.seed,

@@ -189,13 +189,13 @@ def test_stats_filter_by_workflow_and_window(store: Store) -> None:
 def test_timeout_advice_from_the_measured_p99(store: Store) -> None:
     known_history(store)
     s = collect_stats(store, since=SINCE, until=UNTIL)
-    registry = Registry([tag_items()])  # its LLM step `tag` has the default 120 s timeout
+    registry = Registry([tag_items()])  # its LLM step `tag` has the default 60 s timeout
     [advice] = timeout_advice(s, registry)
     # 99 samples (the call with a provider retry is left out), p99 = 99 ms
     assert (advice.workflow, advice.step, advice.samples) == ("tag_items", "tag", 99)
     assert advice.p99_ms == 99.0
     assert advice.recommended_s == 6.0  # max(2 x 0.099, 0.099 + 5) = 5.099 -> 6
-    assert (advice.configured_s, advice.configured_by) == (120.0, "step")
+    assert (advice.configured_s, advice.configured_by) == (60.0, "default")
     assert advice.few_samples  # fewer than 100
     # an actor's own timeout wins over the step's
     [by_actor] = timeout_advice(s, registry, lambda ref: 45.0 if ref == "m" else None)

@@ -14,6 +14,7 @@ from rich.table import Table
 from turing.cli.app import app, state
 from turing.errors import TuringError
 from turing.result import RunResult
+from turing.steps import LLMStep, effective_timeout
 
 workflows_app = typer.Typer(help="List and inspect workflows.", no_args_is_help=True)
 app.add_typer(workflows_app, name="workflows")
@@ -131,6 +132,10 @@ def workflows_show(
     scope = f"workflow:{wf.name}"  # what is enforced, with turing.toml's (the stricter wins)
     in_force = [str(k.limit) for k in project.limits.keys_for(workflow=wf.name) if k.scope == scope]
     info["limits_in_force"] = in_force
+    for step, cs in zip(info["steps"], wf.steps, strict=True):
+        if isinstance(cs.step, LLMStep):  # what each call gets, and who decided it
+            seconds, source = effective_timeout(cs.step, _actor_timeout(project, cs.step.actor))
+            step["timeout"], step["timeout_from"] = seconds, source
     if as_json:
         _print_json(info)
         return
@@ -148,13 +153,24 @@ def workflows_show(
             step["kind"],
             ", ".join(step["after"]),
             step.get("actor", ""),
-            f"{step['timeout']:g}s",
+            f"{step['timeout']:g}s"
+            + (f" ({step['timeout_from']})" if "timeout_from" in step else ""),
         )
     state.out.print(table)
     state.out.print("[bold]input contract[/]")
     _print_json(info["input"])
     state.out.print("[bold]output contract[/]")
     _print_json(info["output"])
+
+
+def _actor_timeout(project: Any, ref: str) -> float | None:
+    """The `timeout` an actor's settings give (it wins over the step's), if any."""
+    try:
+        actor = project.resolve_actor(ref)
+    except TuringError:
+        return None
+    value = getattr(getattr(actor, "settings", None), "timeout", None)
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _read_input(raw: str) -> dict[str, Any]:
