@@ -51,6 +51,7 @@ from turing.store.store import Store, TaskRow
 
 Log = Callable[[str], None]
 logger = logging.getLogger(__name__)
+CIRCUIT_PAUSE_S = 10.0  # an open circuit: the worker waits, it does not stop
 
 
 @dataclass
@@ -335,6 +336,10 @@ class Worker:
                 await self._sleep(delay)
                 continue
             failures = 0
+            if report.circuit_open:  # a model host is down: its tasks wait; so do we, a while
+                self._log(f"{report.stopped}; looking again in {CIRCUIT_PAUSE_S:g}s")
+                await self._sleep(CIRCUIT_PAUSE_S)
+                continue
             if report.stopped and not self._stopping:  # a batch limit over the worker's life
                 self._begin_stop(report.stopped)
                 return

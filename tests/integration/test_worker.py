@@ -410,3 +410,35 @@ def test_worker_does_not_close_the_orchestrator(stores: Callable[[], Store]) -> 
     summary = running.stop()
     assert summary.report.succeeded == 2
     assert orch.store.queue_counts() == {"count_words": {"succeeded": 2}}
+
+
+def test_an_open_circuit_pauses_the_worker_it_does_not_stop_it(
+    stores: Callable[[], Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model host that is down opens its circuit: `turing run` stops (exit 3), but a
+    long-running worker waits and looks again; its tasks are processed once the host is
+    back. (The circuit's first report here stands in for the breaker's.)"""
+    import turing.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "CIRCUIT_PAUSE_S", 0.05)
+    store = stores()
+    _domain(store, 3)
+    orch = orchestrator(store, count_words(Calls()))
+    orch.discover_pending_tasks()
+    real = orch.aprocess
+    opened = {"n": 0}
+
+    async def first_circuit_then_real(*args: Any, **kwargs: Any) -> Report:
+        if opened["n"] < 2:
+            opened["n"] += 1
+            return Report(stopped="circuit open for 127.0.0.1:9: down", circuit_open=True)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(orch, "aprocess", first_circuit_then_real)
+    running = Running(Worker(orch, idle_s=0.02))
+    deadline = time.monotonic() + 20
+    while _statuses(store).get("succeeded", 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    summary = running.stop()
+    assert summary.stop_reason == "test"  # not stopped by the circuit
+    assert _statuses(store) == {"succeeded": 3} and opened["n"] == 2

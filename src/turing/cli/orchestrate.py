@@ -343,7 +343,7 @@ def print_report(report: Report, idle: str | None = None) -> None:
         calls = f"{t.calls}" + (f" ({', '.join(extras)})" if extras else "")
         tasks = f"{t.succeeded} ok" + (f", {t.failed} failed" if t.failed else "")
         tasks += f", {t.retrying} to retry" if t.retrying else ""
-        tasks += f", {t.deferred} deferred (database fault)" if t.deferred else ""
+        tasks += f", {t.deferred} deferred (back to pending)" if t.deferred else ""
         tokens = f"{t.input_tokens + t.output_tokens:,}"
         table.add_row(name, tasks, str(t.repaired), calls, tokens, f"{t.cost:.4f}")
     out.print(table)

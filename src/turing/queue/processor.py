@@ -160,6 +160,7 @@ class Processor:
                 circuit = None if report.stopped else _circuit_open(finished)
                 if circuit is not None:  # the model host is unreachable: stop claiming
                     report.stopped = circuit_stop = circuit
+                    report.circuit_open = True
                     remaining = 0
                     await self._release_claimed(buffer)
                 if buffer and len(slots) < self.concurrency:

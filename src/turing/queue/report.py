@@ -88,6 +88,7 @@ class Report:
     repairs: Counter[str] = field(default_factory=Counter)
     duration_s: float = 0.0
     stopped: str | None = None
+    circuit_open: bool = False  # stopped because a model host's circuit opened (it passes)
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(t, attr)) for t in self.per_workflow.values())
@@ -182,6 +183,7 @@ class Report:
             "discovered": [d.as_dict() for d in self.discovered],
             "duration_s": round(self.duration_s, 3),
             "stopped": self.stopped,
+            "circuit_open": self.circuit_open,
         }
 
 
