@@ -11,16 +11,18 @@
    by kind, re-asks, retries, tokens and simulated cost.
 4. A few results read back from the database, then `turing run` again: nothing pending.
 
-Run from examples/talent: `python -m talent.demo [--seed N]`.
+Run from examples/talent: `python -m talent.demo [--seed N]`. It uses talent.db (SQLite)
+here, or the database TURING_DATABASE names, e.g. a PostgreSQL schema:
+`TURING_DATABASE='postgresql://postgres@127.0.0.1:5432/test?schema=talent' python -m talent.demo`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from talent.generator import build_database
+from turing.store.db import Database, Tx, connect
 
 HERE = Path(__file__).resolve().parent.parent
 console = Console()
@@ -64,11 +67,13 @@ def turing(*args: str) -> None:
         raise SystemExit(f"turing {args[0]} failed with exit code {code}")
 
 
-def single_posting(conn: sqlite3.Connection) -> None:
-    posting_id, title, company, description = conn.execute(
-        "SELECT posting_id, title, company, description FROM postings "
-        "ORDER BY fetched_at DESC, posting_id LIMIT 1"
-    ).fetchone()
+def single_posting(database: Database) -> None:
+    with database.read() as tx:
+        (newest,) = tx.sql(
+            "SELECT posting_id, title, company, description FROM postings "
+            "ORDER BY fetched_at DESC, posting_id LIMIT 1"
+        )
+    posting_id, title, company, description = newest.values()
     console.rule(f"1. turing exec on posting {posting_id}: {title} at {company}")
     payload = {
         "posting_id": posting_id,
@@ -97,31 +102,34 @@ def single_posting(conn: sqlite3.Connection) -> None:
     )
 
 
-def show_results(conn: sqlite3.Connection) -> None:
+def show_results(tx: Tx) -> None:
     console.rule("3. results in the database")
-    postings = conn.execute(
-        "SELECT posting_id, title FROM postings ORDER BY fetched_at DESC, posting_id LIMIT 3"
-    ).fetchall()
+    postings = [
+        tuple(row.values())
+        for row in tx.sql(
+            "SELECT posting_id, title FROM postings ORDER BY fetched_at DESC, posting_id LIMIT 3"
+        )
+    ]
     for posting_id, title in postings:
-        skills = conn.execute(
-            "SELECT skill, importance, weight FROM posting_skills WHERE posting_id = ? "
+        skills = tx.sql(
+            "SELECT skill, importance, weight FROM posting_skills WHERE posting_id = :id "
             "ORDER BY weight DESC, skill LIMIT 6",
-            (posting_id,),
-        ).fetchall()
-        listed = ", ".join(f"{name} ({weight}, {imp})" for name, imp, weight in skills)
+            {"id": posting_id},
+        )
+        listed = ", ".join(f"{s['skill']} ({s['weight']}, {s['importance']})" for s in skills)
         console.print(f"[bold]{title}[/] (posting {posting_id}): {listed}")
     table = Table(
         "role", "rank", "candidate", "score", "matched", title="top 5 candidates per role"
     )
     for posting_id, title in postings:
-        rows = conn.execute(
+        rows = tx.sql(
             "SELECT m.rank, p.full_name, p.headline, m.score, m.matched_skills"
             " FROM posting_matches m "
-            "JOIN profiles p ON p.profile_id = m.profile_id WHERE m.posting_id = ? "
+            "JOIN profiles p ON p.profile_id = m.profile_id WHERE m.posting_id = :id "
             "ORDER BY m.rank LIMIT 5",
-            (posting_id,),
-        ).fetchall()
-        for rank, name, headline, score, matched in rows:
+            {"id": posting_id},
+        )
+        for rank, name, headline, score, matched in (tuple(r.values()) for r in rows):
             who = f"{name}, {headline.split(' | ')[0]}" if headline else name
             role = title if rank == 1 else ""
             table.add_row(
@@ -137,22 +145,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=1121)
     args = parser.parse_args()
-    db = HERE / "talent.db"
-    for leftover in (db, db.with_name("talent.db-wal"), db.with_name("talent.db-shm")):
-        leftover.unlink(missing_ok=True)
+    url = os.environ.get("TURING_DATABASE") or f"sqlite:///{HERE / 'talent.db'}"
+    if url.startswith("sqlite:///"):
+        db = Path(url.removeprefix("sqlite:///"))
+        for leftover in (db, db.with_name(f"{db.name}-wal"), db.with_name(f"{db.name}-shm")):
+            leftover.unlink(missing_ok=True)
+        name = db.name
+    else:
+        name = url.rsplit("@", 1)[-1]  # no credentials on the screen
     console.rule("[bold]Turing demo: the talent example (offline: no real model is needed)")
     started = time.perf_counter()
-    counts = build_database(db, seed=args.seed)
+    counts = build_database(url, seed=args.seed)
     console.print(
-        f"Built {db.name} in {time.perf_counter() - started:.1f}s: "
+        f"Built {name} in {time.perf_counter() - started:.1f}s: "
         + ", ".join(f"{v:,} {k}" for k, v in counts.items())
     )
-    with sqlite3.connect(db) as conn:
-        single_posting(conn)
-    console.rule("2. the whole pipeline on a (simulated) model: discover, process, report")
-    turing("demo", "--responder", "talent.responder:responder", "--profile", "demo")
-    with sqlite3.connect(db) as conn:
-        show_results(conn)
+    database = connect(url)
+    try:
+        single_posting(database)
+        console.rule("2. the whole pipeline on a (simulated) model: discover, process, report")
+        turing("demo", "--responder", "talent.responder:responder", "--profile", "demo")
+        with database.read() as tx:
+            show_results(tx)
+    finally:
+        database.close()
     console.rule("4. turing run again: nothing is left pending")
     turing("run")
     console.rule("5. a goal in words becomes a checked plan (the offline planner, no model)")
