@@ -74,7 +74,6 @@ def main() -> None:
 
     sys.path.insert(0, str(TALENT))
     from talent.generator import build_database
-
     from turing import Orchestrator, Project
     from turing.store.db import connect
 
@@ -102,7 +101,7 @@ def main() -> None:
             runs = tx.sql("SELECT id, status, error_kind, reasks, calls FROM turing_runs")
             calls = tx.sql("SELECT run_id, number, error, raw FROM turing_calls ORDER BY id")
         orch.close()
-        print_summary(report, runs, calls, elapsed, gguf, work)
+        print_summary(report, runs, calls, elapsed, gguf=gguf, work=work)
         modes = negotiated(connect(f"sqlite:///{db}"))
         print(f"structured mode negotiated: {modes or 'not recorded'}")
     finally:
@@ -125,7 +124,7 @@ def negotiated(db: Any) -> str:
 
 def print_summary(
     report: Any, runs: list[dict[str, Any]], calls: list[dict[str, Any]], elapsed: float,
-    gguf: str, work: Path,
+    *, gguf: str, work: Path,
 ) -> None:  # fmt: skip
     first_ok = {c["run_id"] for c in calls if c["number"] == 1 and not c["error"]}
     valid_first = sum(1 for r in runs if r["status"] == "succeeded" and r["reasks"] == 0)
