@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 from integration.domain import orchestrator, rows, tag_answer, tag_items
@@ -28,12 +29,14 @@ class Gauge:
         self.now = 0
         self.peak = 0
         self.fill = fill
+        self.starts: list[float] = []  # when each call started (wall clock: not for windows)
         self.lock = threading.Lock()
 
     async def answer(self, request: ModelRequest) -> ModelResponse:
         with self.lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
+            self.starts.append(time.time())
         for _ in range(1000):
             if self.peak >= self.fill:
                 break
