@@ -30,10 +30,13 @@ def test_failed_run_is_scheduled_persisted_and_retried_after_a_restart(
     assert report.failures == {"script_crash (retry scheduled)": 1}
     [task] = rows(
         domain,
-        "SELECT status, attempts, not_before, last_error FROM turing_tasks WHERE subject = '3'",
+        "SELECT status, attempts, not_before, updated_at, last_error FROM turing_tasks "
+        "WHERE subject = '3'",
     )
     assert task["status"] == "pending" and task["attempts"] == 1
-    assert task["not_before"] > time.time() and "cannot count item 3" in task["last_error"]
+    # scheduled a backoff after it failed (the committed times, not the wall clock now)
+    assert task["not_before"] >= task["updated_at"] + 0.2 - 0.05
+    assert "cannot count item 3" in task["last_error"]
 
     # "restart": a new connection and orchestrator; the schedule is in the database
     fresh = open_store(domain.db.url)
