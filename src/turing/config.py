@@ -74,10 +74,17 @@ class ActorTable(BaseModel):
     price_output: float = Field(default=0.0, ge=0, description="per million output tokens")
     max_concurrency: int | None = Field(default=None, gt=0)
     max_retries: int = Field(default=3, ge=0, le=20)
-    structured: Literal["auto", "json_schema", "json_object"] = "auto"
+    structured: Literal["auto", "json_schema", "json_object_schema", "json_object", "prompt"] = (
+        "auto"
+    )
     num_ctx: int | None = Field(default=None, gt=0)
     keep_alive: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="merged into OpenAI-compatible request bodies (vLLM guided decoding, "
+        "llama.cpp grammar ...)",
+    )
     context_tokens: int | None = Field(
         default=None,
         gt=0,

@@ -10,6 +10,16 @@ import pytest
 from providers.stub import FAKE_KEY, KEY_ENV, StubServer
 
 
+@pytest.fixture(autouse=True)
+def _forget_negotiated_modes() -> Iterator[None]:
+    """Each test starts with no structured mode remembered (they are per process)."""
+    from turing.providers.openai import NEGOTIATED
+
+    NEGOTIATED.clear()
+    yield
+    NEGOTIATED.clear()
+
+
 @pytest.fixture
 def server() -> Iterator[StubServer]:
     with StubServer() as stub:

@@ -101,6 +101,45 @@ def test_status_classification(status: int, kind: str, transient: bool) -> None:
         assert "retry after 3s" in str(err)
 
 
+LLAMA_CPP_PYTHON_500 = (
+    "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+    "'ctx': {'expected': \"'text' or 'json_object'\"}}]"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "kind"),
+    [
+        (500, LLAMA_CPP_PYTHON_500, "bad_request"),  # llama-cpp-python: pydantic, sent as 500
+        (500, "1 validation error for ChatRequest", "bad_request"),
+        (500, "response_format json_schema is not supported", "bad_request"),
+        (503, "Invalid request: unknown field 'schema'", "bad_request"),
+        (500, "llama runner process has terminated: exit status 2", "server"),
+        (500, "runtime error: invalid memory address or nil pointer dereference", "server"),
+        (500, "The server had an error while processing your request.", "server"),
+        (502, "Bad Gateway", "server"),
+    ],
+)
+def test_a_validation_error_is_permanent_whatever_its_status(
+    status: int, message: str, kind: str
+) -> None:
+    err = status_error(
+        status, message=message, url="http://h:1", not_found="", key_env=None, secrets=[]
+    )
+    assert (err.kind, err.transient) == (kind, kind == "server")
+
+
+def test_pydantic_errors_are_summarised() -> None:
+    err = status_error(
+        500, message=LLAMA_CPP_PYTHON_500, url="http://h:1", not_found="", key_env=None, secrets=[]
+    )
+    assert str(err) == (
+        "request rejected by http://h:1 (HTTP 500, a request-validation error, not retried): "
+        "body.response_format.type: Input should be 'text' or 'json_object'"
+    )
+
+
 def test_auth_message_names_the_variable_and_never_the_key() -> None:
     err = status_error(
         401,

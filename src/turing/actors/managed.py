@@ -156,8 +156,12 @@ class ManagedActor:
             retries,
         )
         model = response.model or self.settings.model
-        if retried:
-            return RetriedResponse(response.text, usage, model, retried=_retried(retried))
+        # why it retried, and what the provider noted on the answer (the structured mode it negotiated)
+        notes = [_retried(retried)] if retried else []
+        if isinstance(response, RetriedResponse) and response.retried:
+            notes.append(response.retried)
+        if notes:
+            return RetriedResponse(response.text, usage, model, retried="; ".join(notes))
         return ModelResponse(response.text, usage, model)
 
     def quote(self, request: ModelRequest) -> Usage:

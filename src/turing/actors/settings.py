@@ -13,6 +13,14 @@ from turing.errors import ConfigError
 # in recent versions, 2048 in older ones): a longer prompt is cut silently, so it is warned of.
 OLLAMA_DEFAULT_CONTEXT = 4096
 
+# How an OpenAI-compatible request asks for JSON, strongest first ("auto" negotiates):
+# json_schema         response_format json_schema (strict when the schema allows it)
+# json_object_schema  response_format {"type": "json_object", "schema": ...} (llama.cpp,
+#                     llama-cpp-python: decoding constrained to the schema), schema in prompt
+# json_object         JSON mode, the schema spelled out in the system message
+# prompt              no response_format: the schema in the system message, answer repaired
+STRUCTURED_MODES: tuple[str, ...] = ("json_schema", "json_object_schema", "json_object", "prompt")
+
 # Where each provider listens when no base_url is given.
 DEFAULT_BASE_URLS = {
     "ollama": "http://127.0.0.1:11434",
@@ -31,9 +39,12 @@ class ActorSettings:
     `context_tokens` is the model's context window: a prompt (estimated, plus `max_tokens`)
     that does not fit fails the call (`on_overflow = "fail"`, kind `context`) or is logged
     (`"warn"`); for Ollama it is sent as `options.num_ctx` too (unless `num_ctx` is set).
-    Prices are per million tokens. `structured` is the OpenAI-compatible output mode:
-    "json_schema" (strict schema), "json_object", or "auto" (json_schema for api.openai.com
-    and the simulator, json_object elsewhere).
+    Prices are per million tokens. `structured` is the OpenAI-compatible output mode (see
+    `STRUCTURED_MODES`): "auto" negotiates it per server and model (the strongest the server
+    takes, see `turing.providers.openai`); any other value is sent as it is, never changed.
+    Ollama's `num_ctx`, `keep_alive` and `options` (any Ollama option, e.g. top_k) are sent
+    with every call; `extra_body` is merged into an OpenAI-compatible request's JSON body
+    (server-specific knobs: vLLM's guided decoding, llama.cpp's grammar, top_k ...).
     """
 
     provider: str
@@ -53,6 +64,7 @@ class ActorSettings:
     num_ctx: int | None = None
     keep_alive: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    extra_body: dict[str, Any] = field(default_factory=dict)
     context_tokens: int | None = None
     on_overflow: str = "fail"
 
@@ -111,4 +123,5 @@ class ActorSettings:
             "structured": self.structured,
             "num_ctx": self.ollama_num_ctx if self.provider == "ollama" else self.num_ctx,
             "options": self.options,
+            **({"extra_body": self.extra_body} if self.extra_body else {}),
         }

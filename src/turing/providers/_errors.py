@@ -3,12 +3,15 @@
     ActorError.kind  transient (trying again may help)
     ├── timeout      no answer in time, HTTP 408
     ├── connection   refused, reset, unreachable
-    ├── server       HTTP 5xx, 409
+    ├── server       HTTP 5xx (unless its body says the request was invalid), 409
     └── rate_limit   HTTP 429, with Retry-After (seconds or an HTTP date) as retry_after
                      permanent (fails at once, says what to do)
     ├── auth         HTTP 401/403: names the variable that holds the key
     ├── not_found    HTTP 404: the model (each provider says how to get or list models)
-    ├── bad_request  HTTP 400/422 and other 4xx, with the server's message
+    ├── bad_request  HTTP 400/422 and other 4xx, with the server's message, and a 5xx whose
+    │                body is a request-validation error (llama-cpp-python answers a
+    │                response_format it does not take with 500 "Input should be ..."): the
+    │                same request fails the same way every time, whatever the status
     └── bad_response a success whose body the client cannot read
 
 Every message goes through `redact`, which removes the API key itself and any
@@ -102,6 +105,43 @@ def server_message(body: object, fallback: str = "") -> str:
     return fallback
 
 
+# What a server says when it rejects the request itself (its shape, a parameter) rather than
+# failing to serve it: pydantic's messages (v2 and v1, as FastAPI servers send them), the
+# names of the structured-output parameters, and the usual "invalid/unsupported" wordings.
+# Go panics ("invalid memory address") and "llama runner process has terminated" do not match.
+_VALIDATION = re.compile(
+    r"(?i)input should be|validation errors? for|field required|extra inputs are not permitted"
+    r"|value is not a valid|\bresponse_format\b|\bjson_schema\b|\bjson_object\b"
+    r"|not supported|unsupported (?:parameter|value|argument|field|format|type)"
+    r"|unrecognized request argument|unknown (?:parameter|field|argument)"
+    r"|invalid (?:request|value|type|param|parameter|argument|input|schema|json|format)"
+    r"|bad request|unprocessable"
+)
+
+
+# one error of pydantic's list, as Python prints it: {'type': ..., 'loc': (...), 'msg': ...}
+_PYDANTIC_ERROR = re.compile(
+    r"""['"]loc['"]:\s*[(\[]([^)\]]*)[)\]].*?['"]msg['"]:\s*(?:"([^"]*)"|'([^']*)')""", re.S
+)
+
+
+def validation_summary(message: str) -> str:
+    """`loc: msg; ...` for a message that is pydantic's list of errors (FastAPI servers send
+    it so: llama-cpp-python, vLLM), else the message as it is."""
+    found = [
+        (".".join(part.strip().strip("'\"") for part in loc.split(",") if part.strip()), a or b)
+        for loc, a, b in _PYDANTIC_ERROR.findall(message)
+    ]
+    if not found:
+        return message
+    return "; ".join(f"{loc}: {msg}" if loc else msg for loc, msg in found)
+
+
+def is_validation_message(message: str) -> bool:
+    """True when an error's text says the request was invalid (see `_VALIDATION`)."""
+    return _VALIDATION.search(message) is not None
+
+
 def _clean(text: str, secrets: Iterable[str | None]) -> str:
     text = redact(" ".join(text.split()), secrets)
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
@@ -129,7 +169,7 @@ def status_error(
 ) -> ActorError:
     """Classify an HTTP error status; `not_found` is the provider's what-to-do message."""
     secrets = tuple(secrets)
-    detail = _clean(message, secrets) or f"HTTP {status}"
+    detail = _clean(validation_summary(message), secrets) or f"HTTP {status}"
     if status == 429:
         wait = retry_after(headers)
         after = f" (retry after {wait:g}s)" if wait is not None else ""
@@ -138,6 +178,12 @@ def status_error(
             transient=True,
             retry_after=wait,
             kind="rate_limit",
+        )
+    if status >= 500 and is_validation_message(message):
+        return ActorError(
+            f"request rejected by {url} (HTTP {status}, a request-validation error, not "
+            f"retried): {detail}",
+            kind="bad_request",
         )
     if status >= 500 or status in (408, 409):
         kind = "timeout" if status == 408 else "server"

@@ -1,18 +1,27 @@
-"""Ollama through the official `ollama` client: `/api/chat` with the step's JSON Schema as
-`format`, sampling in `options`, `keep_alive` from the actor's settings."""
+"""Ollama: `/api/chat` with the step's JSON Schema as `format`, sampling and the actor's
+`options` (num_ctx, top_k, ...) in `options`, `keep_alive` from the actor's settings.
+
+Two paths, one request: on plain HTTP (no proxy in the environment) the body is posted with
+`aiohttp` (a kept asyncio HTTP client, with a connection pool that costs little CPU per call;
+httpx's pool walks every pooled connection twice per call, about 1 ms of CPU at 32 calls in
+flight); https, a proxy from the environment, a redirect, or `TURING_OLLAMA_CLIENT=1` go
+through the official `ollama` client. Both send the same body and headers and raise the same
+errors (tests/providers/test_ollama_paths.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import platform
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 import ollama
 import pydantic
@@ -24,7 +33,6 @@ from turing.actors.settings import ActorSettings
 from turing.errors import ActorError
 from turing.providers import _errors
 from turing.providers._common import CallParams, PerLoop, identity
-from turing.providers._transport import KeepAliveTransport
 
 # Headers of the last error response in this task, for Retry-After (the ollama client's
 # ResponseError keeps only the status and the body).
@@ -48,9 +56,7 @@ class OllamaActor:
     def __init__(self, settings: ActorSettings) -> None:
         self.settings = settings
         self._clients: PerLoop[ollama.AsyncClient] = PerLoop(self._new_client, _close)
-        self._transports: PerLoop[KeepAliveTransport] = PerLoop(
-            KeepAliveTransport, KeepAliveTransport.aclose
-        )
+        self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop(_new_session, _close_session)
         # None: https, or TURING_OLLAMA_CLIENT=1 set: every call through the ollama client
         use_client = os.environ.get("TURING_OLLAMA_CLIENT", "") not in ("", "0")
         self._direct = None if use_client else _Target.of(settings.url)
@@ -73,9 +79,6 @@ class OllamaActor:
             timeout=self.settings.timeout,
             headers=headers,
             event_hooks={"response": [_remember_error_headers]},
-            # keeps a connection per call in flight, and costs O(1) per call where httpcore's
-            # pool walks every connection twice per call (~1 ms CPU at 32 calls in flight)
-            transport=KeepAliveTransport(),
         )
 
     def options(self, params: CallParams) -> dict[str, Any]:
@@ -127,10 +130,9 @@ class OllamaActor:
         fmt: dict[str, Any] | str,
         box: dict[str, str],
     ) -> ModelResponse | None:
-        """`/api/chat` as the ollama client sends it (same body, same headers), straight
-        over the keep-alive transport: the client's request and response models and
-        httpx's request machinery cost more CPU than the rest of a call. None for a
-        redirect (the client follows it); errors are raised as the client raises them."""
+        """`/api/chat` as the ollama client sends it (same body, same headers), with aiohttp.
+        None for a redirect (the client follows it); errors are raised as the client raises
+        them."""
         payload: dict[str, Any] = {
             "model": self.settings.model,
             "stream": False,
@@ -142,29 +144,40 @@ class OllamaActor:
         if self.settings.keep_alive is not None:
             payload["keep_alive"] = self.settings.keep_alive
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        data = body.encode()
         key = self.settings.api_key() or os.environ.get("OLLAMA_API_KEY")
-        head = target.head + (f"Authorization: Bearer {key}\r\n" if key else "")
-        head += f"Content-Length: {len(data)}\r\n\r\n"
-        timeout = params.timeout  # the call's one effective timeout (the actor's, else the step's)
+        headers = (
+            target.headers if not key else {**target.headers, "Authorization": f"Bearer {key}"}
+        )
+        # the call's one effective timeout (the actor's, else the step's) bounds it all
+        # (asyncio.timeout around this); a connection gets at most CONNECT_TIMEOUT_S to open
+        timeout = _timeout(min(params.timeout, CONNECT_TIMEOUT_S))
+        session = await self._sessions.get()
+        url = self.settings.url
         try:
-            answer = await (await self._transports.get()).send(
-                target.host,
-                target.port,
-                head.encode("latin-1") + data,
-                connect=min(timeout, CONNECT_TIMEOUT_S),
-                read=timeout,
-                write=timeout,
-            )
-        except httpx.ConnectError:
+            async with session.post(
+                target.url,
+                data=body.encode(),
+                headers=headers,
+                allow_redirects=False,
+                timeout=timeout,
+            ) as response:
+                answer = _Answer(response.status, response.headers, await response.read())
+        except aiohttp.ConnectionTimeoutError as exc:  # never answered: a connection failure
+            raise _errors.connection_error(
+                url, f"connect timeout ({_errors.describe(exc)})"
+            ) from None
+        except aiohttp.ClientConnectorError:  # refused, DNS: as the client says it
             raise ConnectionError(CONNECTION_ERROR_MESSAGE) from None
+        except aiohttp.ClientError as exc:  # reset, disconnected, a broken answer
+            detail = f"{type(exc).__name__}: {_errors.describe(exc)}"
+            raise _errors.connection_error(url, detail, self._secrets()) from None
         if 300 <= answer.status < 400:
             return None
         if answer.status >= 400:
             box.clear()
-            box.update((k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.headers)
+            box.update(answer.headers.items())
             raise ollama.ResponseError(answer.body.decode(errors="replace"), answer.status)
-        reply = json.loads(answer.body)
+        reply: Any = json.loads(answer.body)
         message = reply.get("message") if isinstance(reply, dict) else None
         if isinstance(message, dict):
             text, model = message.get("content") or "", reply.get("model") or self.settings.model
@@ -173,10 +186,9 @@ class OllamaActor:
             if plain and all(type(c) is int for c in counts):
                 return ModelResponse(text, Usage(counts[0], counts[1], 1), model=model)
         # anything unusual: validated as the client does (the same errors, the same coercions)
-        response = ollama.ChatResponse(**reply)
-        usage = Usage(response.prompt_eval_count or 0, response.eval_count or 0, 1)
-        text = response.message.content or ""
-        return ModelResponse(text, usage, model=response.model or self.settings.model)
+        chat = ollama.ChatResponse(**reply)
+        usage = Usage(chat.prompt_eval_count or 0, chat.eval_count or 0, 1)
+        return ModelResponse(chat.message.content or "", usage, chat.model or self.settings.model)
 
     def _error(self, exc: Exception, timeout: float, headers: dict[str, str]) -> ActorError:
         url, model, secrets = self.settings.url, self.settings.model, self._secrets()
@@ -211,8 +223,10 @@ class OllamaActor:
         return _errors.unknown_error(url, exc, secrets)
 
     async def aclose(self) -> None:
-        """Close the running event loop's HTTP client now (it is closed with its loop anyway)."""
+        """Close the running event loop's HTTP clients now (they are closed with their loop
+        anyway)."""
         await self._clients.aclose()
+        await self._sessions.aclose()
 
 
 async def _close(client: ollama.AsyncClient) -> None:
@@ -230,26 +244,50 @@ def _proxied() -> bool:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where `/api/chat` is on a plain-HTTP Ollama, and the request's fixed headers."""
+    """Where `/api/chat` is on a plain-HTTP Ollama, and the headers the ollama client sends."""
 
-    host: str
-    port: int
-    head: str
+    url: str
+    headers: dict[str, str]
 
     @classmethod
     def of(cls, url: str) -> _Target | None:
         base = urlsplit(_parse_host(url))
         if base.scheme != "http" or base.hostname is None:
             return None
-        port = base.port or 80
-        host = base.hostname if ":" not in base.hostname else f"[{base.hostname}]"
-        netloc = host if port == 80 else f"{host}:{port}"
-        head = (
-            f"POST {base.path.rstrip('/')}/api/chat HTTP/1.1\r\nHost: {netloc}\r\n"
-            "Accept: application/json\r\nContent-Type: application/json\r\n"
-            f"User-Agent: {_USER_AGENT}\r\n"
-        )
-        return cls(base.hostname, port, head)
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+        }
+        return cls(f"{base.geturl().rstrip('/')}/api/chat", headers)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def _new_session() -> aiohttp.ClientSession:
+    # a connection per call in flight (no pool limit: the managed actor and the host's
+    # scheduler bound the calls), idle ones kept 5 s as httpx does; no cookies
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=5.0, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("Accept-Encoding",),
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+
+
+async def _close_session(session: aiohttp.ClientSession) -> None:
+    await session.close()
+
+
+@functools.cache
+def _timeout(connect: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect)
 
 
 _USER_AGENT = (

@@ -328,7 +328,11 @@ class _Api:
             )
         if not self.engine.knows(model):
             return self._openai_unknown(model)
-        schema, json_mode, problem = self._response_format(body.get("response_format"), messages)
+        fmt = body.get("response_format")
+        refused = self._refused(fmt)
+        if refused is not None:
+            return refused
+        schema, json_mode, problem = self._response_format(fmt, messages)
         if problem is not None:
             self.engine.count_error("bad_request")
             return wire.OpenAIShape.error(400, problem, param="response_format")
@@ -342,6 +346,7 @@ class _Api:
             messages=messages,
             schema=schema,
             json_mode=json_mode,
+            free_text=fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text"),
             seed=seed if isinstance(seed, int) else None,
             max_tokens=limit if isinstance(limit, int) and limit >= 0 else None,
         )
@@ -349,6 +354,35 @@ class _Api:
             include_usage=bool(isinstance(options, dict) and options.get("include_usage"))
         )
         return await self._serve(call, request, bool(body.get("stream", False)), shape)
+
+    def _refused(self, fmt: Any) -> Response | None:
+        """The answer of a server that does not take this response_format (None: taken)."""
+        refused = self.engine.config.refuse_structured
+        if not refused or not isinstance(fmt, dict):
+            return None
+        kind = fmt.get("type")
+        mode = "json_object_schema" if kind == "json_object" and "schema" in fmt else kind
+        if mode not in refused:
+            return None
+        self.engine.count_error("structured_refused")
+        status = self.engine.config.refusal_status
+        if status >= 500:  # llama-cpp-python: pydantic's validation error, sent as a 500
+            taken = ["text"] + [k for k in ("json_object",) if k not in refused]
+            expected = " or ".join(f"'{k}'" for k in taken)
+            detail = {
+                "type": "literal_error" if mode != "json_object_schema" else "extra_forbidden",
+                "loc": ("body", "response_format", "type"),
+                "msg": f"Input should be {expected}",
+                "input": kind,
+                "ctx": {"expected": expected},
+            }
+            return wire.OpenAIShape.error(status, repr([detail]), kind="internal_server_error")
+        what = "json_object with a schema" if mode == "json_object_schema" else f"'{kind}'"
+        return wire.OpenAIShape.error(
+            status,
+            f"Invalid parameter: 'response_format' of type {what} is not supported by this server.",
+            param="response_format",
+        )
 
     @staticmethod
     def _response_format(
@@ -362,6 +396,8 @@ class _Api:
         kind = fmt.get("type")
         if kind == "text":
             return None, False, None
+        if kind == "json_object" and isinstance(fmt.get("schema"), dict):
+            return fmt["schema"], False, None  # llama.cpp's: decoding held to the schema
         if kind == "json_object":
             text = json.dumps([m.get("content") for m in messages]).lower()
             if "json" not in text:

@@ -29,6 +29,25 @@ SHAPE_FAULTS = frozenset(
     {"malformed_json", "fenced_prose", "bare_array", "one_element_array", "json_string"}
 )
 
+# Structured-output modes a server may refuse on `/v1/chat/completions` (`refuse_structured`):
+# response_format json_schema, json_object with a `schema`, plain json_object.
+STRUCTURED_KINDS: tuple[str, ...] = ("json_schema", "json_object_schema", "json_object")
+
+# Real servers' answers to a response_format they do not take, as `SimConfig` overrides
+# (`SimConfig.server_type(name)`): llama-cpp-python validates the body with pydantic and
+# answers 500; a server without json_schema answers 400; one that takes JSON mode but no
+# `schema` in it 422; some take no response_format at all.
+SERVER_TYPES: dict[str, dict[str, Any]] = {
+    "openai": {},  # and vLLM, LM Studio, llama.cpp's llama-server: json_schema is taken
+    "llama-cpp-python": {"refuse_structured": ("json_schema",), "refusal_status": 500},
+    "no-json-schema": {"refuse_structured": ("json_schema",), "refusal_status": 400},
+    "json-mode-only": {
+        "refuse_structured": ("json_schema", "json_object_schema"),
+        "refusal_status": 422,
+    },
+    "no-format": {"refuse_structured": STRUCTURED_KINDS, "refusal_status": 400},
+}
+
 DEFAULT_MODELS: tuple[str, ...] = (
     "qwen2.5:7b",
     "qwen2.5:3b",
@@ -75,6 +94,11 @@ class SimConfig:
     * `hang_s`: how long a `hang` stalls, in real seconds (not scaled: it is meant to
       outlast the client's timeout). `retry_after_s`: the 429's Retry-After.
     * `api_key`: when set, OpenAI-protocol requests must carry `Authorization: Bearer <key>`.
+    * `refuse_structured`: the `response_format` kinds (see `STRUCTURED_KINDS`) that the
+      OpenAI endpoint refuses, with `refusal_status`: 500 answers as llama-cpp-python does
+      (a pydantic validation message, "Input should be 'text' or 'json_object'"), a 4xx as
+      an OpenAI-style invalid_request_error naming `response_format`. `SERVER_TYPES` has
+      the usual combinations.
     * `bad_plans`: the first N answers to Turing's planner for each goal are invalid plans
       (a forward reference, a dangling reference), to exercise re-asks.
     """
@@ -92,8 +116,18 @@ class SimConfig:
     retry_after_s: float = 1.0
     api_key: str | None = None
     bad_plans: int = 0
+    refuse_structured: tuple[str, ...] = ()
+    refusal_status: int = 400
 
     def __post_init__(self) -> None:
+        odd = sorted(set(self.refuse_structured) - set(STRUCTURED_KINDS))
+        if odd:
+            raise ConfigError(
+                f"unknown structured kind(s) {', '.join(odd)} in refuse_structured "
+                f"(known: {', '.join(STRUCTURED_KINDS)})"
+            )
+        if not 400 <= self.refusal_status <= 599:
+            raise ConfigError("refusal_status must be an HTTP error status (400-599)")
         unknown = sorted(set(self.faults) - set(FAULT_KINDS))
         if unknown:
             raise ConfigError(
@@ -126,6 +160,14 @@ class SimConfig:
         if unknown:
             raise ConfigError(f"unknown simulator setting(s): {', '.join(unknown)}")
         return replace(self, **changes)
+
+    def server_type(self, name: str) -> SimConfig:
+        """This config answering response_formats as the named server type (`SERVER_TYPES`)."""
+        try:
+            return self.with_(**SERVER_TYPES[name])
+        except KeyError:
+            known = ", ".join(SERVER_TYPES)
+            raise ConfigError(f"unknown server type {name!r} (known: {known})") from None
 
     @classmethod
     def profile(cls, name: str, **overrides: Any) -> SimConfig:

@@ -52,6 +52,10 @@ class Call:
     messages: list[dict[str, Any]]
     schema: dict[str, Any] | None = None
     json_mode: bool = False
+    # no structured output asked for (OpenAI's endpoint without response_format): a schema
+    # spelled out in the prompt is followed, and the JSON comes in a ```json fence, as an
+    # instruction-following model without constrained decoding tends to answer
+    free_text: bool = False
     seed: int | None = None
     max_tokens: int | None = None
     unload_after: bool = False
@@ -136,6 +140,8 @@ class Engine:
         schema = call.schema
         if schema is None and call.json_mode:
             schema = schema_in_prompt(call.messages) or {"type": "object"}
+        elif schema is None and call.free_text:
+            schema = schema_in_prompt(call.messages)
         key = digest(
             {
                 "model": normalize_model(call.model),
@@ -182,6 +188,8 @@ class Engine:
                 content = faulty
         if kind is not None:
             self._count_fault(kind)
+        elif call.free_text and schema is not None:
+            content = f"```json\n{content}\n```"
         plan.completion_tokens = estimate_tokens(content)
         if call.max_tokens is not None and 0 <= call.max_tokens < plan.completion_tokens:
             content = content[: call.max_tokens * 4]
