@@ -156,7 +156,7 @@ class ManagedActor:
             retries,
         )
         model = response.model or self.settings.model
-        # why it retried, and what the provider noted on the answer (the structured mode it negotiated)
+        # why it retried, and what the provider noted (the structured mode it negotiated)
         notes = [_retried(retried)] if retried else []
         if isinstance(response, RetriedResponse) and response.retried:
             notes.append(response.retried)
