@@ -14,7 +14,6 @@ point is that every call is a well-formed request and every answer is handled.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -113,13 +112,16 @@ def main() -> None:
 
 
 def negotiated(db: Any) -> str:
-    """The structured-output mode the provider settled on, as history recorded it."""
+    """The structured-output mode the provider settled on, as history recorded it (the
+    call that negotiated it carries the note)."""
     with db.read() as tx:
-        rows = tx.sql("SELECT messages FROM turing_calls ORDER BY id DESC LIMIT 1")
+        rows = tx.sql(
+            "SELECT error FROM turing_calls WHERE error LIKE '%structured output negotiated%'"
+        )
     if not rows:
         return ""
-    found = [m for m in json.loads(rows[0]["messages"]) if m.get("role") == "structured"]
-    return str(found[-1].get("content", "")) if found else ""
+    note = str(rows[0]["error"])
+    return note[note.index("structured output negotiated") :].split(";", maxsplit=1)[0]
 
 
 def print_summary(
