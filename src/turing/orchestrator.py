@@ -348,7 +348,19 @@ class Orchestrator:
                 if budget is not None and budget <= 0:
                     break
                 before = report.processed
-                await self.processor.drain(selected, budget, report, on_result, limits=limits)
+                refill = None
+                if discover:
+
+                    async def refill() -> int:
+                        found = await asyncio.to_thread(self.discover_pending_tasks, names)
+                        report.merge_discovered(found)
+                        if on_discovered is not None:
+                            await asyncio.to_thread(on_discovered, found)
+                        return sum(d.enqueued for d in found)
+
+                await self.processor.drain(
+                    selected, budget, report, on_result, limits=limits, refill=refill
+                )
                 if report.processed == before or not discover or report.stopped:
                     break
         report.duration_s = time.perf_counter() - started

@@ -320,3 +320,35 @@ def test_a_database_that_stays_away_while_completing_defers_never_fails(
     again = orch.process_pending_tasks(discover=False)
     assert (again.succeeded, again.failed) == (report.deferred, 0)
     assert results(domain) == {i: i for i in range(1, 11)}
+
+
+def test_a_dependent_workflow_does_not_wait_for_a_hung_task(domain: Store) -> None:
+    """Issue 11 (8): discovery ran only between rounds, so `summarize` (whose source reads
+    `count_words`' results) waited for count_words' slowest task, a hung one included. Now
+    the queue is refilled while tasks are in flight: item 1's count, which waits until a
+    summary exists (at most 20 s), is released by summaries made while it hangs."""
+    import threading
+
+    summaries_made = threading.Event()
+    order: list[str] = []
+    calls = Calls()
+
+    def count(data: dict[str, Any]) -> dict[str, Any]:
+        if data["item_id"] == 1:
+            released = summaries_made.wait(20)
+            order.append("item 1 released" if released else "item 1 timed out")
+        return {"item_id": data["item_id"], "words": len(data["text"].split())}
+
+    summary_wf = summarize(calls)
+    inner = summary_wf.steps[0].step.run  # type: ignore[union-attr]
+
+    def summarize_and_say(data: dict[str, Any]) -> dict[str, Any]:
+        summaries_made.set()
+        return inner(data)  # type: ignore[misc,no-any-return]
+
+    object.__setattr__(summary_wf.steps[0].step, "run", summarize_and_say)
+    orch = orchestrator(domain, count_words(calls, run=count), summary_wf, concurrency=3)
+    report = orch.process_pending_tasks()
+    assert order == ["item 1 released"]
+    assert report.per_workflow["summarize"].succeeded == 10
+    assert report.per_workflow["count_words"].succeeded == 10

@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from turing.errors import StoreError
@@ -79,6 +79,7 @@ class Processor:
         *,
         task_ids: Sequence[int] | None = None,
         limits: BatchLimits | None = None,
+        refill: Callable[[], Coroutine[Any, Any, int]] | None = None,
     ) -> None:
         """Keep `concurrency` tasks in flight until nothing is left (or a limit stops us);
         `task_ids` restricts the claims to those tasks (a plan step's).
@@ -91,7 +92,12 @@ class Processor:
         hold the same lease (the heartbeat extends them too); any that never started (a
         limit stopped us, or the drain was abandoned) are released back to pending, attempt
         not counted. Finished tasks are group-committed in the background, one commit at a
-        time, each taking everything that finished meanwhile."""
+        time, each taking everything that finished meanwhile.
+
+        `refill` (discovery: returns how many tasks it enqueued) runs when the queue ran dry
+        while tasks are still in flight and something was committed since it last ran: a
+        workflow whose source reads another's sink starts as soon as those rows exist,
+        instead of waiting for the round's slowest (or hung) task."""
         batch_limits = limits or self.batch_limits
         budget = batch_limits.budget()  # each call reserves its quote here before it is made
         names = [w.name for w in selected]
@@ -103,6 +109,8 @@ class Processor:
         flushing: asyncio.Task[None] | None = None
         asked = 0  # tasks the claim under way asked for
         dry = False  # the last claim came back short: wait for a task to finish first
+        refilling: asyncio.Task[int] | None = None
+        committed_since_refill = False
         wake = asyncio.Event()  # anything happened: a task finished, a claim or commit ended
         bounded = batch_limits != BatchLimits()  # any batch limit is set
         circuit_stop: str | None = None  # a model host's circuit opened: why we stopped
@@ -143,6 +151,11 @@ class Processor:
                     committed = flushing
                     flushing = None
                     committed.result()
+                    committed_since_refill = True
+                if refilling is not None and refilling.done():
+                    if refilling.result():  # new tasks: the queue is worth claiming from
+                        dry = False
+                    refilling = None
                 if claiming is not None and claiming.done():
                     claimed, claiming = claiming.result(), None
                     dry = len(claimed) < asked
@@ -196,7 +209,14 @@ class Processor:
                         asked = want
                         claiming = asyncio.create_task(self._claim(names, asked, task_ids))
                         claiming.add_done_callback(poke)
-                if not (slots or buffer or finished or flushing or claiming):
+                if (
+                    refill is not None and dry and refilling is None and slots
+                    and committed_since_refill and not report.stopped
+                ):  # fmt: skip
+                    committed_since_refill = False
+                    refilling = asyncio.create_task(refill())
+                    refilling.add_done_callback(poke)
+                if not (slots or buffer or finished or flushing or claiming or refilling):
                     break
                 await wake.wait()
             if circuit_stop is not None and report.stopped == circuit_stop:
@@ -210,6 +230,8 @@ class Processor:
             # was claimed but never started, now or once the claim in progress returns.
             if claiming is not None:
                 claiming.add_done_callback(self._release_when_claimed)
+            if refilling is not None and not refilling.done():
+                refilling.cancel()
             if buffer:
                 unstarted = list(buffer)
                 buffer.clear()  # slots still running must not take them
