@@ -40,6 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     last (a stable sort: the order within a tier is kept)."""
     items.sort(key=lambda item: tier(item.path))
 
+
 # The turing pytest plugin is tested the way a user meets it, with test files run by
 # `pytester` (tests/plugin); pytest only takes `pytest_plugins` from the top-level conftest.
 pytest_plugins = ["pytester"]
