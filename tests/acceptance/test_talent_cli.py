@@ -128,7 +128,11 @@ def test_run_history_runs_show_and_retry(
     assert report["per_workflow"]["job_skills"]["succeeded"] == 60
     assert report["per_workflow"]["profile_skills"]["succeeded"] == 30
     assert report["per_workflow"]["match_candidates"]["succeeded"] == 60
-    assert json.loads(turing("run", "--json", cwd=folder, env=env).out)["processed"] == 0
+    again = json.loads(turing("run", "--json", cwd=folder, env=env).out)
+    assert again["processed"] == 0 and again["exit_code"] == 0
+    # everything is done: said first; workflows without a source are only an aside
+    assert again["idle"].startswith("nothing pending: all ")
+    assert "profile_import" in again["idle"] and "no source" in again["idle"]
     runs = json.loads(
         turing("history", "--workflow", "1121", "--limit", "5", "--json", cwd=folder, env=env).out
     )

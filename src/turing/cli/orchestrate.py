@@ -314,11 +314,14 @@ def nothing_done(orch: Orchestrator, names: list[str] | None, report: Report) ->
         parts.append(f"the source of {', '.join(broken)} failed")
     selected = names or [wf.name for wf in orch.registry]
     sourceless = [n for n in selected if orch.registry.get(n).source is None]
-    if sourceless:
-        parts.append(f"no source (only enqueued by hand or by a plan): {', '.join(sourceless)}")
+    aside = (
+        f" ({', '.join(sourceless)}: no source, so only enqueued by hand or by a plan)"
+        if sourceless
+        else ""
+    )
     if not parts:
-        return f"nothing pending: all {q.succeeded} task(s) succeeded."
-    return "nothing processed: " + "; ".join(parts) + f"; {q.succeeded} succeeded."
+        return f"nothing pending: all {q.succeeded} task(s) succeeded.{aside}"
+    return "nothing processed: " + "; ".join(parts) + f"; {q.succeeded} succeeded.{aside}"
 
 
 def print_report(report: Report, idle: str | None = None) -> None:
