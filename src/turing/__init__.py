@@ -5,6 +5,7 @@ The public surface is what `__all__` lists; everything else is private and may c
 
 from turing.actors.base import Actor, Message, ModelRequest, ModelResponse, Usage
 from turing.actors.fake import FakeModel
+from turing.checks import Check
 from turing.config import Config, load_config
 from turing.contracts import Contract
 from turing.errors import (
@@ -39,6 +40,7 @@ __all__ = [
     "ActorError",
     "Attempt",
     "ChainReport",
+    "Check",
     "Config",
     "ConfigError",
     "Contract",

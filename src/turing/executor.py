@@ -194,7 +194,29 @@ class _Run:
         final = self.outputs[wf.final_step.name]
         self._contract_error("output_invalid", "output", wf.output, final, wf.final_step.name)
         self._subject_error(final, wf.final_step.name)
+        if not isinstance(wf.final_step.step, LLMStep):  # a model's answer was checked already
+            failed, _ = self._checked(final)
+            if failed:
+                raise _StepFailed(
+                    RunError(
+                        ErrorKind.OUTPUT_INVALID,
+                        "output fails its checks: "
+                        + "; ".join(f"{v.rule}: {v.message}" for v in failed[:3]),
+                        step=wf.final_step.name,
+                        violations=failed,
+                    )
+                )
         return wf.output.with_defaults(final)
+
+    def _checked(self, value: Any) -> tuple[tuple[Violation, ...], tuple[Violation, ...]]:
+        """The workflow's checks on a validated final output: the failures that send the
+        answer back (`on_fail="reask"`) and those only recorded (`"flag"`)."""
+        failed: list[Violation] = []
+        flagged: list[Violation] = []
+        for check in self.workflow.checks:
+            found = check.violations(value, self.data)
+            (failed if check.on_fail == "reask" else flagged).extend(found)
+        return tuple(failed), tuple(flagged)
 
     async def _steps(self) -> None:
         """Steps as their dependencies finish; independent ones at once."""
@@ -414,14 +436,18 @@ class _Run:
             self._settle(held, response.usage)
             outcome = repair(response.text, contract, self.data)
             violations = outcome.violations
+            flagged: tuple[Violation, ...] = ()
             if outcome.ok and cs is self.workflow.final_step:
                 violations += tuple(self._subject_violations(outcome.value))
+                if not violations:
+                    failed, flagged = self._checked(outcome.value)
+                    violations += failed
             self._attempt(
                 where,
                 response.text,
                 response.usage,
                 repairs=outcome.repairs,
-                violations=violations,
+                violations=violations + flagged,
                 # why the managed actor retried before this answer (timeout, 500, 429...)
                 error=response.retried if isinstance(response, RetriedResponse) else None,
             )

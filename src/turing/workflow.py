@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from turing._json import digest
+from turing.checks import Check, validate_checks
 from turing.contracts import Contract, Schema, as_contract
 from turing.errors import WorkflowDefinitionError
 from turing.limits.config import WorkflowLimits
@@ -63,6 +64,7 @@ class Workflow:
         priority: int = 0,
         retry: RetryPolicy | None = None,
         limits: WorkflowLimits | Mapping[str, Any] | None = None,
+        checks: Sequence[Check] = (),
     ) -> None:
         if not _NAME.match(name):
             raise WorkflowDefinitionError(name, "name must be lower_snake_case")
@@ -97,6 +99,9 @@ class Workflow:
             raise WorkflowDefinitionError(name, f"limits: {exc}") from None
         # shared limits on the scope workflow:<name> (with turing.toml's: the stricter wins)
         self.limits: WorkflowLimits | None = declared or None
+        if problems := validate_checks(checks):
+            raise WorkflowDefinitionError(name, "checks: " + "; ".join(problems))
+        self.checks: tuple[Check, ...] = tuple(checks)  # on the validated final output
         self.steps: tuple[CompiledStep, ...] = self._compile(list(steps))
         self._settings: list[dict[str, Any]] | None = None
         self._fingerprints: dict[tuple[tuple[str, str], ...], str] = {}
@@ -231,6 +236,7 @@ class Workflow:
                     "version": self.version,
                     "input": self.input.hash,
                     "output": self.output.hash,
+                    **({"checks": [c.describe() for c in self.checks]} if self.checks else {}),
                     "steps": [
                         {
                             **settings,
@@ -267,6 +273,7 @@ class Workflow:
             **({"limits": self.limits.as_dict()} if self.limits else {}),
             "source": _describe_source(self.source),
             "sink": _describe_sink(self.sink),
+            **({"checks": [c.describe() for c in self.checks]} if self.checks else {}),
             "input": self.input.schema,
             "input_hash": self.input.hash,
             "output_hash": self.output.hash,
