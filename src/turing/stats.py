@@ -40,7 +40,7 @@ from typing import Any
 
 from turing.registry import Registry
 from turing.steps import LLMStep, effective_timeout
-from turing.store.stats import StatsStore
+from turing.store.stats import QualityCall, StatsStore
 from turing.store.store import Store
 
 MIN_SAMPLES = 100
@@ -139,6 +139,76 @@ class WorkflowStats:
 
 
 @dataclass
+class QualityFigures:
+    """How good the answers of one (workflow, actor, fingerprint) were. An "answer" is one
+    step of one run: its first call and any re-asks."""
+
+    answers: int = 0
+    first_valid: int = 0  # answers whose first call broke no contract rule and no error
+    reasked: int = 0
+    runs: int = 0
+    repaired_runs: int = 0
+    calls: int = 0
+    check_failures: Counter[str] = field(default_factory=Counter)  # calls, by check name
+    thrown_calls: int = 0  # calls whose answer was not used (re-asked, or the run failed)
+    thrown_tokens: int = 0
+    thrown_cost: float = 0.0
+
+    def rate(self, n: int, of: int) -> float:
+        return n / of if of else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "answers": self.answers,
+            "first_answer_valid_rate": round(self.rate(self.first_valid, self.answers), 4),
+            "reask_rate": round(self.rate(self.reasked, self.answers), 4),
+            "repair_rate": round(self.rate(self.repaired_runs, self.runs), 4),
+            "calls": self.calls,
+            "check_failure_rate": {
+                k: round(self.rate(v, self.calls), 4)
+                for k, v in sorted(self.check_failures.items())
+            },
+            "thrown_away": {
+                "calls": self.thrown_calls,
+                "tokens": self.thrown_tokens,
+                "cost": round(self.thrown_cost, 8),
+            },
+        }
+
+
+def quality_of(calls: Iterable[QualityCall]) -> dict[tuple[str, str, str], QualityFigures]:
+    """Quality figures per (workflow, actor, fingerprint) from the window's model calls."""
+    answers: dict[tuple[int, str], list[QualityCall]] = defaultdict(list)
+    for c in calls:
+        answers[(c.run_id, c.step)].append(c)
+    out: dict[tuple[str, str, str], QualityFigures] = {}
+    seen_runs: set[tuple[tuple[str, str, str], int]] = set()
+    for attempts in answers.values():
+        attempts.sort(key=lambda c: c.number)
+        first, last = attempts[0], attempts[-1]
+        key = (first.workflow, first.actor, first.fingerprint)
+        q = out.setdefault(key, QualityFigures())
+        q.answers += 1
+        contract = [r for r in first.rules if not r.startswith("check:")]
+        q.first_valid += not contract and not first.error
+        q.reasked += last.number > 1
+        if (key, first.run_id) not in seen_runs:
+            seen_runs.add((key, first.run_id))
+            q.runs += 1
+            q.repaired_runs += first.run_repairs > 0
+        for c in attempts:
+            q.calls += 1
+            q.check_failures.update(
+                {r.removeprefix("check:") for r in c.rules if r.startswith("check:")}
+            )
+            if c is not last or c.run_status != "succeeded":
+                q.thrown_calls += 1
+                q.thrown_tokens += c.tokens
+                q.thrown_cost += c.cost
+    return out
+
+
+@dataclass
 class Stats:
     since: float
     until: float
@@ -163,6 +233,7 @@ class Stats:
     actors: dict[str, Percentiles] = field(default_factory=dict)
     # per step: latencies of uncached calls without provider retries (timeout advice)
     single_tries: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    quality: dict[tuple[str, str, str], QualityFigures] = field(default_factory=dict)
 
     @property
     def window_s(self) -> float:
@@ -213,6 +284,10 @@ class Stats:
                 for (wf, step), p in sorted(self.steps.items())
             ],
             "actors": [{"actor": a, **p.as_dict()} for a, p in sorted(self.actors.items())],
+            "quality": [
+                {"workflow": wf, "actor": actor, "fingerprint": fp, **q.as_dict()}
+                for (wf, actor, fp), q in sorted(self.quality.items())
+            ],
         }
 
 
@@ -267,6 +342,7 @@ def collect_stats(
     stats.steps = {k: p for k, v in steps.items() if (p := Percentiles.of(v)) is not None}
     stats.actors = {k: p for k, v in actors.items() if (p := Percentiles.of(v)) is not None}
     stats.repairs_by_kind = Counter(window.repairs)
+    stats.quality = quality_of(StatsStore(store.db).quality_calls(since, until, workflows))
     return stats
 
 

@@ -82,3 +82,25 @@ def test_a_scripts_output_that_fails_a_check_fails_the_run(domain: Store) -> Non
     report = orchestrator(domain, wf).process_pending_tasks()
     assert report.failed == 10 and report.failures == {"output_invalid": 10}
     assert rows(domain, "SELECT COUNT(*) AS n FROM summaries") == [{"n": 0}]
+
+
+def test_turing_stats_reports_answer_quality(domain: Store) -> None:
+    """Issue 15's quality figures: first-answer valid rate, re-ask rate, repair rate, check
+    failures by check, and what thrown-away answers cost, per workflow, actor, fingerprint."""
+    from turing.stats import collect_stats
+
+    wf = quoting([grounded("quote", within="text")])
+    orchestrator(domain, wf, model=FakeModel(answer)).process_pending_tasks()
+    stats = collect_stats(domain, since=0)
+    [(key, q)] = list(stats.quality.items())
+    assert key[:2] == ("quote_items", "fake:fake") and key[2]  # the run's fingerprint
+    assert (q.answers, q.runs, q.calls) == (10, 10, 13)
+    assert q.first_valid == 10  # every first answer had the right shape ...
+    assert q.reasked == 3  # ... but three invented their quote
+    assert q.check_failures == {"grounded:quote": 4}
+    assert q.thrown_calls == 4  # items 1 and 2's first answers, both of item 3's
+    assert q.thrown_tokens > 0
+    figures = stats.as_dict()["quality"][0]
+    assert figures["reask_rate"] == 0.3 and figures["check_failure_rate"] == {
+        "grounded:quote": round(4 / 13, 4)
+    }

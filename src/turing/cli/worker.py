@@ -212,6 +212,25 @@ def _print_stats(stats: Stats, label: str) -> None:
         for actor, p in sorted(stats.actors.items()):
             table.add_row(escape(actor), *_pct_cells(p))
         out.print(table)
+    if stats.quality:
+        table = Table(
+            "workflow", "actor", "fp", "answers", "1st valid", "re-asked", "repaired",
+            "check failures", "thrown away", title="answer quality (per fingerprint)",
+        )  # fmt: skip
+        for (wf_name, actor, fp), q in sorted(stats.quality.items()):
+            checks = ", ".join(f"{k} {v}" for k, v in q.check_failures.most_common(3))
+            table.add_row(
+                wf_name,
+                escape(actor),
+                fp[:8],
+                str(q.answers),
+                f"{q.rate(q.first_valid, q.answers):.0%}",
+                f"{q.rate(q.reasked, q.answers):.0%}",
+                f"{q.rate(q.repaired_runs, q.runs):.0%}",
+                escape(checks) or "-",
+                f"{q.thrown_calls} calls, {q.thrown_tokens:,} tok, {q.thrown_cost:.4f}",
+            )
+        out.print(table)
     hit = f" ({stats.cache_hit_rate:.1%} from the cache)" if stats.cached else ""
     out.print(
         f"model calls {stats.calls:,}{hit}, re-asks {stats.reasks:,}, "

@@ -3,6 +3,7 @@ are computed in `turing.stats`; this module only runs the queries and types thei
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,25 @@ class CallLatency:
 
 
 @dataclass(frozen=True)
+class QualityCall:
+    """One model call with what its run became (for the quality figures)."""
+
+    run_id: int
+    workflow: str
+    fingerprint: str
+    run_status: str
+    run_repairs: int
+    run_reasks: int
+    step: str
+    number: int
+    actor: str
+    rules: tuple[str, ...]  # the rules its answer broke (check:<name> for checks)
+    error: str | None
+    tokens: int
+    cost: float
+
+
+@dataclass(frozen=True)
 class HistoryWindow:
     """What `turing stats` reads about the runs that finished in one window."""
 
@@ -139,6 +159,31 @@ class StatsStore:
             ],
             {str(r["kind"]): int(r["n"]) for r in repairs},
         )
+
+    def quality_calls(
+        self, since: float, until: float, workflows: Sequence[str] | None = None
+    ) -> list[QualityCall]:
+        params = {"since": since, "until": until, **_filter(workflows)}
+        with self.db.read() as tx:
+            rows = tx.q("stats_quality_calls", **params)
+        return [
+            QualityCall(
+                int(r["run_id"]),
+                str(r["workflow"]),
+                str(r["fingerprint"] or ""),
+                str(r["status"]),
+                _int(r["repairs"]),
+                _int(r["reasks"]),
+                str(r["step"]),
+                int(r["number"]),
+                str(r["actor"]),
+                tuple(v.get("rule", "") for v in json.loads(r["violations"] or "[]")),
+                r["error"],
+                _int(r["input_tokens"]) + _int(r["output_tokens"]),
+                float(r["cost"] or 0.0),
+            )
+            for r in rows
+        ]
 
     # ----------------------------------------------------------------- pruning
     def prunable(self, cutoff: float) -> PrunableCounts:

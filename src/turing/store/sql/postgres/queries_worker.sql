@@ -112,3 +112,14 @@ DELETE FROM turing_schedule_ticks
 WHERE tick_at < :cutoff
   AND tick_at < (SELECT MAX(o.tick_at) FROM turing_schedule_ticks o
                  WHERE o.schedule = turing_schedule_ticks.schedule);
+
+-- name: stats_quality_calls
+-- Every model call of the window's runs, for the quality figures (first-answer validity,
+-- re-asks, repairs, check failures, what thrown-away answers cost).
+SELECT r.id AS run_id, r.workflow, r.fingerprint, r.status, r.repairs, r.reasks,
+       c.step, c.number, c.actor, c.violations, c.error, c.input_tokens, c.output_tokens,
+       c.cost
+FROM turing_calls c JOIN turing_runs r ON r.id = c.run_id
+WHERE r.finished_at >= :since AND r.finished_at <= :until
+  AND (:any_workflow OR r.workflow = ANY(:workflows))
+ORDER BY c.run_id, c.step, c.number;
