@@ -7,6 +7,7 @@ from turing.actors.base import Actor, Message, ModelRequest, ModelResponse, Usag
 from turing.actors.fake import FakeModel
 from turing.checks import Check
 from turing.config import Config, load_config
+from turing.consistency import Consistency
 from turing.contracts import Contract
 from turing.errors import (
     ActorError,
@@ -21,6 +22,7 @@ from turing.errors import (
     WorkflowDefinitionError,
 )
 from turing.executor import Executor
+from turing.grading import Grade
 from turing.orchestrator import ChainReport, Discovery, Orchestrator, Report
 from turing.project import Project
 from turing.registry import Registry
@@ -43,11 +45,13 @@ __all__ = [
     "Check",
     "Config",
     "ConfigError",
+    "Consistency",
     "Contract",
     "ContractViolation",
     "Discovery",
     "Executor",
     "FakeModel",
+    "Grade",
     "InputInvalid",
     "LLMStep",
     "Message",

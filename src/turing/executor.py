@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from graphlib import TopologicalSorter
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from turing.actors.base import (
 )
 from turing.actors.limited import reserve_tokens
 from turing.actors.managed import RetriedResponse
+from turing.consistency import CONSISTENCY_SUFFIX, Consistency, disagreement, subject_of
 from turing.contracts import Contract
 from turing.errors import (
     ActorError,
@@ -37,6 +38,7 @@ from turing.errors import (
     TuringError,
     Violation,
 )
+from turing.grading import GRADE_SUFFIX, Grade, same_model_error
 from turing.limits.budget import Budget
 from turing.repair import repair
 from turing.result import Attempt, ErrorKind, RunError, RunResult, StepResult
@@ -385,6 +387,7 @@ class _Run:
         except ActorError as exc:
             raise _StepFailed(RunError("actor", str(exc), step.name)) from exc
         contract = cs.contract
+        grader = self._grader(cs, step, actor)
         for number in range(1, step.max_reasks + 2):
             request = ModelRequest(
                 messages=tuple(messages),
@@ -442,6 +445,7 @@ class _Run:
                 if not violations:
                     failed, flagged = self._checked(outcome.value)
                     violations += failed
+            answer_at = len(self.result.attempts)
             self._attempt(
                 where,
                 response.text,
@@ -455,9 +459,20 @@ class _Run:
             record.usage = record.usage + response.usage
             record.repairs.extend(outcome.repairs)
             self._check_budget(step.name)
+            if outcome.ok and not violations and grader is not None:
+                assert step.grade is not None
+                low = await self._grade(step, step.grade, grader, outcome.value, number)
+                if low is not None:  # the answer's call carries the low grade too
+                    answered = self.result.attempts[answer_at]
+                    self.result.attempts[answer_at] = replace(
+                        answered, violations=(*answered.violations, low)
+                    )
+                    violations = (low,)
             if outcome.ok and not violations:
                 if number == 1 and hasattr(actor, "accepted"):  # only a validated answer
                     await _remember(cast(Remembers, actor), request, response)
+                if step.consistency is not None and cs is self.workflow.final_step:
+                    await self._consistent(step, step.consistency, actor, request, outcome.value)
                 return outcome.value
             problems = "\n".join(f"- {v}" for v in violations)
             messages += [
@@ -474,6 +489,152 @@ class _Run:
                 violations=violations,
             )
         )
+
+    def _grader(self, cs: CompiledStep, step: LLMStep, actor: Actor) -> Actor | None:
+        """The grader of the final step, refused (before any call) when it is the
+        answering model and `allow_same_model` is not set."""
+        if step.grade is None and step.consistency is None:
+            return None
+        if cs is not self.workflow.final_step:
+            raise _StepFailed(RunError(
+                ErrorKind.ACTOR, f"step {step.name!r}: grade= and consistency= apply to the "
+                "workflow's final step only", step.name,
+            ))  # fmt: skip
+        if step.grade is None:
+            return None
+        try:
+            grader = self.executor.resolve(step.grade.actor)
+        except ActorError as exc:
+            raise _StepFailed(RunError(ErrorKind.ACTOR, f"grader: {exc}", step.name)) from exc
+        if grader.identity == actor.identity and not step.grade.allow_same_model:
+            raise _StepFailed(RunError(
+                ErrorKind.ACTOR, same_model_error(step.name, grader.identity, actor.identity),
+                step.name,
+            ))  # fmt: skip
+        return grader
+
+    async def _gate_call(
+        self, actor: Actor, request: ModelRequest, step: str, number: int
+    ) -> tuple[ModelResponse, tuple[str, int, str, tuple[dict[str, str], ...], float]]:
+        """One grader or consistency call: its quote reserved in the budgets first, a
+        failure recorded as an attempt and ending the step (as for the answering call)."""
+        held = self._reserve(actor, request, step)
+        began = time.perf_counter()
+        where = (step, number, actor.identity, _dump(list(request.messages)), began)
+        try:
+            if getattr(actor, "handles_timeout", False):
+                response = await actor.complete(request)
+            else:
+                async with asyncio.timeout(request.timeout):
+                    response = await actor.complete(request)
+        except StoreError as exc:
+            self._settle(held, Usage())
+            self._attempt(where, "", Usage(), error=f"store: {exc}")
+            raise _StepFailed(
+                RunError(ErrorKind.STORE, f"database: {exc}", step, transient=True)
+            ) from exc
+        except Exception as exc:
+            message = _actor_message(exc, request.timeout)
+            spent = Usage(calls=1, retries=getattr(exc, "retries", 0))
+            self._settle(held, spent)
+            self._attempt(where, "", spent, error=message)
+            raise _StepFailed(RunError(
+                _actor_kind(exc), f"{actor.identity}: {message}", step,
+                transient=not isinstance(exc, ActorError) or exc.transient,
+                retry_after=exc.retry_after if isinstance(exc, ActorError) else None,
+            )) from exc  # fmt: skip
+        except BaseException:
+            self._settle(held, Usage())
+            raise
+        self._settle(held, response.usage)
+        return response, where
+
+    async def _grade(
+        self, step: LLMStep, grade: Grade, grader: Actor, answer: Any, number: int
+    ) -> Violation | None:
+        """Ask the grader about `answer`; the violation a low score is, or None."""
+        name = step.name + GRADE_SUFFIX
+        contract = grade.contract()
+        messages = tuple(Message(role, text) for role, text in grade.messages(self.data, answer))
+        request = ModelRequest(
+            messages=messages,
+            schema=contract.schema,
+            schema_name="grade",
+            temperature=0.0,
+            timeout=grade.timeout,
+            max_tokens=grade.max_tokens,
+            variables={"input": self.data, "answer": answer, "rubric": grade.rubric},
+            dry_run=self.dry_run,
+            workflow=self.workflow.name,
+            from_cache=False,
+        )
+        response, where = await self._gate_call(grader, request, name, number)
+        outcome = repair(response.text, contract)
+        low = None
+        if outcome.ok:
+            _, _, low = grade.verdict(outcome.value)
+        self._attempt(
+            where, response.text, response.usage, repairs=outcome.repairs,
+            violations=outcome.violations,
+        )  # fmt: skip
+        self._check_budget(name)
+        if not outcome.ok:
+            raise _StepFailed(RunError(
+                ErrorKind.OUTPUT_INVALID, "the grader's answer breaks its contract: "
+                + "; ".join(f"{v.path}: {v.message}" for v in outcome.violations[:3]),
+                name, violations=outcome.violations,
+            ))  # fmt: skip
+        return low
+
+    async def _consistent(
+        self,
+        step: LLMStep,
+        consistency: Consistency,
+        actor: Actor,
+        asked: ModelRequest,
+        accepted: Any,
+    ) -> None:
+        """On a sampled task, ask k-1 more times at a higher temperature; fail the run
+        when the accepted answer lacks agreement."""
+        wf = self.workflow
+        if not consistency.sampled(wf.name, subject_of(self.data, wf.subject_key)):
+            return
+        name = step.name + CONSISTENCY_SUFFIX
+        contract = self.workflow.final_step.contract
+        assert contract is not None
+        request = replace(asked, temperature=consistency.temperature, from_cache=False)
+        samples: list[Any] = []
+        recorded: list[tuple[tuple[Any, ...], ModelResponse, Any, tuple[Violation, ...]]] = []
+        for _ in range(consistency.k - 1):
+            response, where = await self._gate_call(actor, request, name, 1)
+            outcome = repair(response.text, contract, self.data)
+            problems = outcome.violations
+            if outcome.ok:
+                problems += tuple(self._subject_violations(outcome.value))
+                if not problems:
+                    problems += self._checked(outcome.value)[0]
+            samples.append(outcome.value if outcome.ok and not problems else _INVALID)
+            recorded.append((where, response, outcome, problems))
+        rate, ok, differ = consistency.judge(accepted, samples)
+        for (where, response, outcome, problems), fields in zip(recorded, differ, strict=True):
+            extra = (disagreement(fields, rate, consistency.k),) if fields else ()
+            self._attempt(
+                where, response.text, response.usage, repairs=outcome.repairs,
+                violations=problems + extra,
+            )  # fmt: skip
+        self._check_budget(name)
+        if not ok:
+            violation = Violation(
+                "$", "consistency", f"agreement {rate:.2f} over {consistency.k} answers "
+                f"({consistency.agree}) is not a majority", f"{rate:.2f}",
+            )  # fmt: skip
+            raise _StepFailed(RunError(
+                ErrorKind.OUTPUT_INVALID, f"output of step {step.name!r} is not consistent: "
+                + violation.message, step.name, violations=(violation,),
+            ))  # fmt: skip
+
+
+_INVALID = object()  # a consistency answer that failed its contract or checks: disagrees
 
 
 async def _remember(actor: Remembers, request: ModelRequest, response: ModelResponse) -> None:

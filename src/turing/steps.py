@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from turing.consistency import Consistency
+from turing.grading import Grade
 from turing.sandbox import Sandbox
 
 DEFAULT_MAX_REASKS = 2
@@ -57,6 +59,9 @@ class LLMStep:
     max_tokens: int | None = None
     seed: int | None = None
     after: tuple[str, ...] | None = None
+    # quality gates on the final step's accepted answer (turing.grading, turing.consistency)
+    grade: Grade | None = None
+    consistency: Consistency | None = None
 
     kind = "llm"
 
@@ -79,7 +84,16 @@ class LLMStep:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
             "after": self.after,
-        }
+        } | self._gates()
+
+    def _gates(self) -> dict[str, Any]:
+        """Grading and consistency settings, only when set (other fingerprints unchanged)."""
+        out: dict[str, Any] = {}
+        if self.grade is not None:
+            out["grade"] = self.grade.settings()
+        if self.consistency is not None:
+            out["consistency"] = self.consistency.settings()
+        return out
 
 
 @dataclass(frozen=True)
