@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from turing.errors import ConfigError
-from turing.sim import FAULT_KINDS, PROFILES, ModelLatency, SimConfig, Simulator
+from turing.sim import FAULT_KINDS, PROFILES, QUALITY_FAULTS, ModelLatency, SimConfig, Simulator
 
 
 def test_profiles() -> None:
@@ -19,7 +19,11 @@ def test_profiles() -> None:
     gpu = SimConfig.profile("gpu")
     assert gpu.models_resident == 1 and gpu.swap_s == 2.0
     chaos = SimConfig.profile("chaos", seed=9, hang_s=1.0)
-    assert chaos.seed == 9 and chaos.hang_s == 1.0 and set(chaos.faults) == set(FAULT_KINDS)
+    assert (
+        chaos.seed == 9
+        and chaos.hang_s == 1.0
+        and set(chaos.faults) == set(FAULT_KINDS) - QUALITY_FAULTS
+    )
 
 
 def test_bad_settings_are_config_errors() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from random import Random
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from sim.conftest import SKILLS_SCHEMA, FakeTime, MakeSim
 from turing import Contract
 from turing.repair import repair
-from turing.sim import SHAPE_FAULTS, SimConfig
+from turing.sim import QUALITY_FAULTS, SHAPE_FAULTS, SimConfig, faults
 from turing.sim.config import FAULT_KINDS
 from turing.sim.engine import Call, Engine
 
@@ -138,6 +139,42 @@ def test_empty(make_sim: MakeSim) -> None:
     assert faulty(make_sim, "empty")[0] == ""
 
 
+def test_ungrounded_is_schema_valid_with_one_invented_value() -> None:
+    prompt = PROMPT[0]["content"].lower()
+    for seed in range(10):
+        good = json.loads(plan_content(seed))
+        value = json.loads(plan_content(seed, {"ungrounded": 1.0}))
+        assert CONTRACT.is_valid(value)  # no contract can tell
+        changed = [(p, v) for p, v in _leaves(value) if _get(good, p) != v]
+        assert len(changed) == 1, changed
+        path, invented = changed[0]
+        assert path[-1] == "name" and invented.lower() not in prompt
+
+
+def test_ungrounded_invents_the_quote_and_keeps_the_frame() -> None:
+    text = {"type": "string", "maxLength": 300}
+    schema = {
+        "type": "object",
+        "properties": {"item_id": {"type": "integer"}, "reasoning": text},
+        "required": ["item_id", "reasoning"],
+    }
+    value = {"item_id": 3, "reasoning": 'Listed under "Requirements": "Python and SQL".'}
+    prompt = "Requirements: Python and SQL. Proven track record leading HyperMesh initiatives"
+    for seed in range(10):
+        out = json.loads(faults.apply("ungrounded", value, schema, Random(seed), prompt=prompt))
+        assert out["item_id"] == 3
+        before, _, rest = out["reasoning"].partition('"Requirements": "')
+        assert before == "Listed under " and rest.endswith('".')
+        quote = rest[:-2]
+        assert quote != "Python and SQL" and quote.lower() not in prompt.lower()
+    # nothing free to invent (ids, enums): not applicable, no fault counted
+    flat = {
+        "type": "object",
+        "properties": {"kind": {"enum": ["a", "b"]}, "n": {"type": "integer"}},
+    }
+    assert faults.apply("ungrounded", {"kind": "a", "n": 1}, flat, Random(1)) is None
+
+
 def test_shape_faults_are_fixed_by_deterministic_repair() -> None:
     for kind in sorted(SHAPE_FAULTS):
         for seed in range(10):
@@ -228,8 +265,10 @@ def test_short_hang_then_answers(make_sim: MakeSim) -> None:
 
 def test_fault_rates_of_the_chaos_profile() -> None:
     chaos = SimConfig.profile("chaos")
-    assert set(chaos.faults) == set(FAULT_KINDS) and chaos.fault_rate >= 0.35
+    # every kind a contract or a transport can see; ungrounded answers are for checks
+    assert set(chaos.faults) == set(FAULT_KINDS) - QUALITY_FAULTS and chaos.fault_rate >= 0.35
     demo = SimConfig.profile("demo")
+    assert not QUALITY_FAULTS & set(demo.faults)
     assert 0.12 <= demo.fault_rate <= 0.18
     shape = sum(v for k, v in demo.faults.items() if k in SHAPE_FAULTS)
     assert shape > demo.fault_rate / 2
@@ -249,7 +288,7 @@ def test_chaos_is_at_least_30_percent_faulty_across_all_kinds(make_sim: MakeSim)
             codes.append(client.post(sim.url + "/api/chat", json=body).status_code)
     stats = sim.stats()
     assert stats["faulty"] / stats["calls"] >= 0.30
-    assert all(stats["faults"][k] > 0 for k in FAULT_KINDS)
+    assert all(stats["faults"][k] > 0 for k in set(FAULT_KINDS) - QUALITY_FAULTS)
     assert codes.count(500) == stats["faults"]["http_500"]
     assert codes.count(429) == stats["faults"]["http_429"]
 

@@ -7,10 +7,16 @@ offline extractor or to a real model.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from talent import contracts as c
 from talent import scripts
 from talent.actors import OfflineExtractor
+from talent.taxonomy import load_taxonomy
 from turing import LLMStep, ScriptStep, Sink, Source, SourceFilter, Workflow
+from turing.checks import custom, grounded, one_of
 
 SYSTEM = (
     "You are a precise information extraction engine for a recruiting platform. "
@@ -48,6 +54,57 @@ MATCH_SOURCE = {
     " ORDER BY p.posting_id",
 }
 
+# Checks (docs/quality.md): a schema-valid answer can still name a skill nobody asked for
+# or quote a sentence the posting does not contain.
+
+
+def taxonomy_names() -> list[str]:
+    """The canonical skill names (what matching joins postings and profiles on)."""
+    return [skill.name for skill in load_taxonomy()]
+
+
+_QUOTE = re.compile(r'"([^"]+)"')
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def reasoning_quotes_posting(output: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
+    """Every double-quoted phrase in a skill's reasoning occurs in the posting (title or
+    description, case and whitespace aside); the frame around the quotes is free text."""
+    source = _normal(f"{data.get('title') or ''}\n{data.get('description') or ''}")
+    failures = []
+    for i, skill in enumerate(output.get("skills") or []):
+        reasoning = skill.get("reasoning") if isinstance(skill, Mapping) else None
+        for quote in _QUOTE.findall(reasoning or ""):
+            if _normal(quote) not in source:
+                short = quote if len(quote) <= 80 else quote[:77] + "..."
+                failures.append(f"$.skills[{i}].reasoning: {short!r} is not in the posting")
+    return failures
+
+
+JOB_SKILLS_CHECKS = [
+    # re-ask: matching joins on canonical names, so an unknown name never matches and
+    # would quietly lower every candidate's score; the re-ask names it, and a model can
+    # rename it to the canonical skill or drop it
+    one_of("skills[].name", values=taxonomy_names, name="skill_in_taxonomy"),
+    # re-ask: a quote the posting does not contain is invented, and so is what it supports
+    custom(
+        "reasoning_quotes_posting",
+        reasoning_quotes_posting,
+        description="quoted phrases of skills[].reasoning occur in the posting",
+    ),
+]
+
+PROFILE_SKILLS_CHECKS = [
+    # flag: a candidate's skill outside the taxonomy harms nothing (it just never matches)
+    # and is worth keeping; the flag tells the taxonomy's curators what is missing
+    one_of("skills[].name", values=taxonomy_names, on_fail="flag", name="skill_in_taxonomy"),
+    # re-ask: the evidence must be a line of the CV
+    grounded("skills[].evidence", within="cv_text", name="evidence_in_cv"),
+]
+
 job_skills = Workflow(
     "job_skills",
     version=2,
@@ -59,6 +116,7 @@ job_skills = Workflow(
     output=c.JobSkills,
     subject_key="posting_id",
     priority=10,
+    checks=JOB_SKILLS_CHECKS,
     source=Source(
         sql="SELECT p.posting_id, p.title, p.company, p.description, p.fetched_at "
         "FROM postings p "
@@ -105,6 +163,7 @@ profile_skills = Workflow(
     output=c.ProfileSkills,
     subject_key="profile_id",
     priority=10,
+    checks=PROFILE_SKILLS_CHECKS,
     source=Source(
         sql="SELECT p.profile_id, p.cv_text FROM profiles p "
         "WHERE NOT EXISTS (SELECT 1 FROM profile_skills s WHERE s.profile_id = p.profile_id) "

@@ -17,6 +17,7 @@ does not.
 from turing.sim.config import (
     FAULT_KINDS,
     PROFILES,
+    QUALITY_FAULTS,
     SHAPE_FAULTS,
     TRANSPORT_FAULTS,
     ModelLatency,
@@ -29,6 +30,7 @@ from turing.sim.runner import Simulator, create_app, serve
 __all__ = [
     "FAULT_KINDS",
     "PROFILES",
+    "QUALITY_FAULTS",
     "SHAPE_FAULTS",
     "TRANSPORT_FAULTS",
     "Engine",

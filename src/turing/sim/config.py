@@ -21,6 +21,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "missing_field",
     "extra_fields",
     "empty",
+    "ungrounded",
 )
 # Faults that never reach a model's answer: the HTTP layer answers (or stalls) instead.
 TRANSPORT_FAULTS = frozenset({"http_500", "http_429", "hang"})
@@ -28,6 +29,12 @@ TRANSPORT_FAULTS = frozenset({"http_500", "http_429", "hang"})
 SHAPE_FAULTS = frozenset(
     {"malformed_json", "fenced_prose", "bare_array", "one_element_array", "json_string"}
 )
+
+# Faults no contract can see: a schema-valid answer with invented content (a quote the
+# prompt does not contain, a name nobody asked for). Only checks catch them; the
+# shape-and-transport profiles (demo, chaos) leave them out, the quality benchmark turns
+# them on.
+QUALITY_FAULTS = frozenset({"ungrounded"})
 
 # Structured-output modes a server may refuse on `/v1/chat/completions` (`refuse_structured`):
 # response_format json_schema, json_object with a `schema`, plain json_object.
@@ -90,7 +97,10 @@ class SimConfig:
       Reported durations (Ollama's `*_duration`) are the modelled, unscaled ones.
     * `faults`: rate per kind (see `FAULT_KINDS`), summing to at most 1. A fault that does
       not apply to the request (say `bare_array` for a schema without an array property)
-      becomes no fault; only applied faults are counted.
+      becomes no fault; only applied faults are counted. `ungrounded` (see
+      `QUALITY_FAULTS`) keeps the answer schema-valid but invents one value: a string
+      field's quoted part (or the whole of a short string, such as a name) becomes text
+      that does not occur in the prompt.
     * `hang_s`: how long a `hang` stalls, in real seconds (not scaled: it is meant to
       outlast the client's timeout). `retry_after_s`: the 429's Retry-After.
     * `api_key`: when set, OpenAI-protocol requests must carry `Authorization: Bearer <key>`.

@@ -30,6 +30,7 @@ from turing.sim.responders import Responder, SchemaResponder, prompt_text
 log = logging.getLogger("turing.sim")
 
 Alive = Callable[[], Awaitable[bool]]
+_ASKED = ("system", "user")  # what an answer may quote from
 
 
 def estimate_tokens(text: str) -> int:
@@ -179,7 +180,9 @@ class Engine:
             return plan
         content = value if schema is None and isinstance(value, str) else faults.dumps(value)
         if kind is not None and kind not in TRANSPORT_FAULTS:
-            faulty = faults.apply(kind, value, schema, fault_rng)
+            faulty = faults.apply(
+                kind, value, schema, fault_rng, prompt=prompt_text(call.messages, _ASKED)
+            )
             if faulty is None:
                 with self._lock:
                     self.stats.faults_not_applicable += 1

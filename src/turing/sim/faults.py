@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,6 +38,29 @@ _EXTRA_FIELDS: tuple[tuple[str, Any], ...] = (
 )
 
 
+# Plausible, invented content for `ungrounded`: names no taxonomy has and sentences no
+# prompt contains (each is checked against the prompt before it is used).
+_INVENTED_NAMES = (
+    "HyperMesh",
+    "Quantaflow",
+    "Kubernova",
+    "DataWeave Pro",
+    "Zephyr SQL",
+    "NeuroGrid",
+    "Cloudlane Ops",
+    "Vectorium",
+)
+_INVENTED_QUOTES = (
+    "Proven track record leading {x} initiatives across global teams",
+    "Hands-on ownership of our {x} roadmap from day one",
+    "Deep expertise in {x} at enterprise scale is essential",
+    "You will mentor engineers on {x} best practices",
+    "Certified {x} practitioner with published work",
+    "Experience running {x} in regulated environments",
+)
+_QUOTED = re.compile(r'"([^"]{3,})"')
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -55,17 +79,25 @@ def choose(config: SimConfig, rng: random.Random) -> str | None:
 
 
 def apply(
-    kind: str, value: Any, schema: Mapping[str, Any] | None, rng: random.Random
+    kind: str,
+    value: Any,
+    schema: Mapping[str, Any] | None,
+    rng: random.Random,
+    *,
+    prompt: str = "",
 ) -> str | None:
     """The faulty content for a content fault, or None when it does not apply.
 
     `value` is the correct answer (a JSON value); `schema` what was asked for (None for free
-    text, in which case only `empty` applies).
+    text, in which case only `empty` applies); `prompt` the text the answer was drawn from
+    (what `ungrounded` must not quote).
     """
     if kind == "empty":
         return ""
     if schema is None:
         return None
+    if kind == "ungrounded":
+        return _ungrounded(value, schema, rng, prompt)
     maker = _MAKERS.get(kind)
     return maker(value, schema, rng) if maker else None
 
@@ -219,3 +251,53 @@ _MAKERS: dict[str, Callable[[Any, Mapping[str, Any], random.Random], str | None]
     "missing_field": _missing_field,
     "extra_fields": _extra_fields,
 }
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _invented(options: tuple[str, ...], prompt: str, rng: random.Random, fill: str) -> str | None:
+    source = _normal(prompt)
+    picks = list(options)
+    rng.shuffle(picks)
+    for pick in picks:
+        text = pick.format(x=fill)
+        if _normal(text) not in source:
+            return text
+    return None
+
+
+def _ungrounded(
+    value: Any, schema: Mapping[str, Any], rng: random.Random, prompt: str
+) -> str | None:
+    """The answer, schema-valid, with one free string made up: a quoted part (or a long
+    text) becomes a sentence the prompt does not contain, a short value (a name) a name it
+    does not contain. Enums, consts, formats, patterns and ids are left alone."""
+    candidates = [
+        (path, node)
+        for path, node, sub in js.walk(value, schema, schema)
+        if path
+        and isinstance(node, str)
+        and node.strip()
+        and not {"enum", "const", "format", "pattern"} & set(sub)
+        and not (isinstance(path[-1], str) and path[-1].lower().endswith("id"))
+    ]
+    if not candidates:
+        return None
+    path, old = rng.choice(candidates)
+    name = rng.choice(_INVENTED_NAMES)
+    quoted = list(_QUOTED.finditer(old))
+    if quoted:  # keep the frame, invent the (longest) quote
+        where = max(quoted, key=lambda m: len(m.group(1)))
+        sentence = _invented(_INVENTED_QUOTES, prompt, rng, name)
+        new = None if sentence is None else old[: where.start(1)] + sentence + old[where.end(1) :]
+    elif len(old) > 40:
+        new = _invented(_INVENTED_QUOTES, prompt, rng, name)
+    else:
+        new = _invented(_INVENTED_NAMES, prompt, rng, "")
+    if new is None or new == old:
+        return None
+    broken = json.loads(dumps(value))
+    js.set_at(broken, path, new)
+    return dumps(broken) if js.fits(broken, schema) else None
