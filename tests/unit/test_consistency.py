@@ -4,6 +4,7 @@ call is recorded as an attempt of `<step>:consistency` and the agreement rate re
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -137,3 +138,37 @@ def test_the_graded_answer_is_the_one_checked_for_consistency() -> None:
 def test_settings_are_checked_when_declared(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(WorkflowDefinitionError, match=message):
         Consistency(**kwargs)
+
+
+def test_extra_calls_reserve_in_the_batch_budget_and_are_settled() -> None:
+    from turing.limits.budget import Budget
+
+    model = answers(("data", 3), ("data", 3), ("data", 3))
+    budget = Budget(tokens=100_000)
+    executor = Executor({"m": model})
+    result = asyncio.run(executor.run(workflow(Consistency(k=3)), ITEM, budget=budget))
+    assert result.ok and len(result.attempts) == 3
+    assert budget.spent_tokens == result.usage.total_tokens > 0
+    tight = Budget(tokens=290)  # quotes of 264: two calls of 19 tokens fit, a third does not
+    model = answers(("data", 3), ("data", 3), ("data", 3))
+    refused = asyncio.run(
+        Executor({"m": model}).run(workflow(Consistency(k=3)), ITEM, budget=tight)
+    )
+    assert not refused.ok and refused.errors[0].kind == "budget_stop"
+    assert refused.errors[0].step == "label:consistency" and len(model.requests) == 2
+
+
+def test_gates_on_a_step_that_is_not_final_fail_the_run_clearly() -> None:
+    from turing import ScriptStep
+
+    wf = Workflow(
+        "labels",
+        input=Role,
+        output=Labelled,
+        steps=[
+            LLMStep("label", prompt="{{ text }}", actor="m", consistency=Consistency()),
+            ScriptStep("copy", run=lambda data: data["label"]),
+        ],
+    )
+    result = Executor({"m": answers()}).run_sync(wf, ITEM)
+    assert not result.ok and "final step only" in result.errors[0].message
