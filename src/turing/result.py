@@ -139,7 +139,8 @@ class RunResult:
 
     @property
     def reasks(self) -> int:
-        return sum(1 for a in self.attempts if a.number > 1)
+        """Answers asked again (grader and consistency calls are gates, not re-asks)."""
+        return sum(1 for a in self.attempts if a.number > 1 and ":" not in a.step)
 
     def as_dict(self) -> dict[str, Any]:
         return {
