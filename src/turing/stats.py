@@ -29,6 +29,7 @@ returns it. Pending and running tasks are never deleted.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -39,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from turing.registry import Registry
+from turing.repair import parse_json
 from turing.steps import LLMStep, effective_timeout
 from turing.store.stats import QualityCall, StatsStore
 from turing.store.store import Store
@@ -153,6 +155,7 @@ class QualityFigures:
     thrown_calls: int = 0  # calls whose answer was not used (re-asked, or the run failed)
     thrown_tokens: int = 0
     thrown_cost: float = 0.0
+    grades: Counter[float] = field(default_factory=Counter)  # scores a grader gave (rounded)
 
     def rate(self, n: int, of: int) -> float:
         return n / of if of else 0.0
@@ -173,14 +176,16 @@ class QualityFigures:
                 "tokens": self.thrown_tokens,
                 "cost": round(self.thrown_cost, 8),
             },
+            "grades": {f"{k:g}": v for k, v in sorted(self.grades.items())},
         }
 
 
 def quality_of(calls: Iterable[QualityCall]) -> dict[tuple[str, str, str], QualityFigures]:
     """Quality figures per (workflow, actor, fingerprint) from the window's model calls."""
     answers: dict[tuple[int, str], list[QualityCall]] = defaultdict(list)
+    gates: list[QualityCall] = []  # grader and consistency calls (step "<step>:<gate>")
     for c in calls:
-        answers[(c.run_id, c.step)].append(c)
+        (gates if ":" in c.step else answers[(c.run_id, c.step)]).append(c)
     out: dict[tuple[str, str, str], QualityFigures] = {}
     seen_runs: set[tuple[tuple[str, str, str], int]] = set()
     for attempts in answers.values():
@@ -205,6 +210,19 @@ def quality_of(calls: Iterable[QualityCall]) -> dict[tuple[str, str, str], Quali
                 q.thrown_calls += 1
                 q.thrown_tokens += c.tokens
                 q.thrown_cost += c.cost
+    for c in gates:  # counted for the answers they judged (the answering actor's key)
+        graded = answers.get((c.run_id, c.step.split(":", 1)[0]))
+        if not graded:
+            continue
+        first = graded[0]
+        q = out[(first.workflow, first.actor, first.fingerprint)]
+        q.calls += 1
+        q.thrown_calls += 1  # a gate's own answer is never written: its cost is overhead
+        q.thrown_tokens += c.tokens
+        q.thrown_cost += c.cost
+        if c.grade_raw:
+            with contextlib.suppress(Exception):  # an unreadable grade gave no score
+                q.grades[round(float(parse_json(c.grade_raw, [])["score"]), 1)] += 1
     return out
 
 

@@ -102,6 +102,13 @@ def test_a_low_grade_is_re_asked_and_never_written(domain: Store) -> None:
     assert all(GRADE.rubric in g["messages"] and g["input_tokens"] > 0 for g in graded)
     low = rows(domain, "SELECT violations FROM turing_calls WHERE step = 'pick'")
     assert sum('"grade"' in c["violations"] for c in low) == 4
+    # turing stats: the grade distribution, counted for the answering actor
+    from turing.stats import collect_stats
+
+    quality = collect_stats(domain, since=0).quality
+    [(_key, q)] = [(k, v) for k, v in quality.items() if k[1] == "fake:answers"]
+    assert q.grades == {0.1: 4, 0.9: 9} and q.answers == 10
+    assert not any(k[1] == "fake:grades" for k in quality)  # a gate is not an answer
 
 
 def test_a_grader_on_the_answering_model_is_refused(domain: Store) -> None:

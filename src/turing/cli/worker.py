@@ -215,7 +215,7 @@ def _print_stats(stats: Stats, label: str) -> None:
     if stats.quality:
         table = Table(
             "workflow", "actor", "fp", "answers", "1st valid", "re-asked", "repaired",
-            "check failures", "thrown away", title="answer quality (per fingerprint)",
+            "check failures", "grades", "thrown away", title="answer quality (per fingerprint)",
         )  # fmt: skip
         for (wf_name, actor, fp), q in sorted(stats.quality.items()):
             checks = ", ".join(f"{k} {v}" for k, v in q.check_failures.most_common(3))
@@ -228,6 +228,7 @@ def _print_stats(stats: Stats, label: str) -> None:
                 f"{q.rate(q.reasked, q.answers):.0%}",
                 f"{q.rate(q.repaired_runs, q.runs):.0%}",
                 escape(checks) or "-",
+                " ".join(f"{k:g}:{v}" for k, v in sorted(q.grades.items())) or "-",
                 f"{q.thrown_calls} calls, {q.thrown_tokens:,} tok, {q.thrown_cost:.4f}",
             )
         out.print(table)

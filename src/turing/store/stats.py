@@ -94,6 +94,7 @@ class QualityCall:
     error: str | None
     tokens: int
     cost: float
+    grade_raw: str | None = None  # a grader call's answer (its score inside)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class StatsStore:
                 r["error"],
                 _int(r["input_tokens"]) + _int(r["output_tokens"]),
                 float(r["cost"] or 0.0),
+                r["grade_raw"],
             )
             for r in rows
         ]

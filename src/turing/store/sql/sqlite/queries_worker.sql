@@ -109,7 +109,7 @@ WHERE tick_at < :cutoff
 -- re-asks, repairs, check failures, what thrown-away answers cost).
 SELECT r.id AS run_id, r.workflow, r.fingerprint, r.status, r.repairs, r.reasks,
        c.step, c.number, c.actor, c.violations, c.error, c.input_tokens, c.output_tokens,
-       c.cost
+       c.cost, CASE WHEN c.step LIKE '%grade' THEN c.raw END AS grade_raw
 FROM turing_calls c JOIN turing_runs r ON r.id = c.run_id
 WHERE r.finished_at >= :since AND r.finished_at <= :until
   AND (:any_workflow = 1 OR r.workflow IN (SELECT value FROM json_each(:workflows)))
