@@ -387,46 +387,57 @@ class Store:
         error = f"{kind}: {text}"
         now = time.time()
         history = _entry(task, result, worker, status="failed", error=(kind, text))
+        guarded = {"error": error[:2000], "now": now}
         if item.deferrable and not sink_error:
             delay = DEFERRED_KINDS[result.errors[0].kind]
-            if tx.x(
-                "defer_task", id=task.id, owner=owner, not_before=now + delay,
-                error=error[:2000], now=now,
-            ) != 1:  # fmt: skip
-                self._discard(tx, task, result, worker)
-                return Outcome.LOST
-            record(tx, history)
-            return Outcome.DEFERRED
+            guarded["not_before"] = now + delay
+            return self._move(
+                tx,
+                item,
+                owner,
+                "defer_task",
+                params=guarded,
+                history=history,
+                outcome=Outcome.DEFERRED,
+            )
         if item.retry_at is not None and not sink_error:
-            if tx.x(
-                "retry_later", id=task.id, owner=owner, not_before=item.retry_at,
-                error=error[:2000], now=now,
-            ) != 1:  # fmt: skip
-                self._discard(tx, task, result, worker)
-                return Outcome.LOST
-            record(tx, history)
-            return Outcome.RETRY
-        if tx.x("fail_task", id=task.id, owner=owner, error=error[:2000], now=now) != 1:
-            self._discard(tx, task, result, worker)
+            guarded["not_before"] = item.retry_at
+            return self._move(
+                tx,
+                item,
+                owner,
+                "retry_later",
+                params=guarded,
+                history=history,
+                outcome=Outcome.RETRY,
+            )
+        done = Outcome.SINK if sink_error else Outcome.FAILED
+        return self._move(
+            tx, item, owner, "fail_task", params=guarded, history=history, outcome=done
+        )
+
+    def _move(
+        self,
+        tx: Tx,
+        item: Completion,
+        owner: str,
+        query: str,
+        *,
+        params: Mapping[str, Any],
+        history: Entry,
+        outcome: Outcome,
+    ) -> Outcome:
+        """One transition of a claimed task, guarded by status and owner, with its run
+        recorded; if the lease was gone, the result is recorded as discarded instead."""
+        if tx.x(query, id=item.task.id, owner=owner, **params) != 1:
+            self._discard(tx, item.task, item.result, history.worker)
             return Outcome.LOST
         record(tx, history)
-        return Outcome.SINK if sink_error else Outcome.FAILED
+        return outcome
 
     def _discard(self, tx: Tx, task: TaskRow, result: RunResult, worker: str) -> None:
         lost = ("lease_lost", "lease lost: result discarded")
         record(tx, _entry(task, result, worker, status="discarded", error=lost))
-
-    def record_lost(self, task: TaskRow, result: RunResult, worker: str) -> None:
-        with self.db.tx() as tx:
-            self._discard(tx, task, result, worker)
-
-    def fail(self, task: TaskRow, owner: str, reason: str) -> bool:
-        """Fail a claimed task outside the normal completion path (guarded by the lease)."""
-        with self.db.tx() as tx:
-            n: int = tx.x(
-                "fail_task", id=task.id, owner=owner, error=reason[:2000], now=time.time()
-            )
-        return n == 1
 
     def release(self, task: TaskRow, owner: str) -> bool:
         with self.db.tx() as tx:
@@ -437,18 +448,21 @@ class Store:
         """Give a finished task back because the database failed while completing it: the
         task is pending again (attempt not counted), its result recorded in history as
         deferred for a store fault, so the answer is not lost from the record."""
-        task, result = item.task, item.result
         now = time.time()
+        history = _entry(
+            item.task, item.result, worker, status="deferred", error=(ErrorKind.STORE, reason)
+        )
+        guarded = {"error": reason[:2000], "now": now, "not_before": now + STORE_FAULT_DELAY_S}
         with self.db.tx() as tx:
-            if tx.x(
-                "defer_task", id=task.id, owner=owner, not_before=now + STORE_FAULT_DELAY_S,
-                error=reason[:2000], now=now,
-            ) != 1:  # fmt: skip
-                self._discard(tx, task, result, worker)
-                return Outcome.LOST
-            error = (ErrorKind.STORE.value, reason)
-            record(tx, _entry(task, result, worker, status="deferred", error=error))
-        return Outcome.DEFERRED
+            return self._move(
+                tx,
+                item,
+                owner,
+                "defer_task",
+                params=guarded,
+                history=history,
+                outcome=Outcome.DEFERRED,
+            )
 
     def retry(self, task_id: int) -> bool:
         with self.db.tx() as tx:
