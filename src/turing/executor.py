@@ -24,9 +24,8 @@ from turing.actors.base import (
     ModelResponse,
     Remembers,
     Usage,
-    estimate_tokens,
 )
-from turing.actors.limited import reserve_tokens
+from turing.actors.limited import call_tokens
 from turing.actors.managed import RetriedResponse
 from turing.consistency import CONSISTENCY_SUFFIX, Consistency, disagreement, subject_of
 from turing.contracts import Contract
@@ -648,9 +647,8 @@ async def _remember(actor: Remembers, request: ModelRequest, response: ModelResp
 
 def _quote(request: ModelRequest) -> Usage:
     """An actor that cannot price itself: its tokens at most, at no cost."""
-    reserve = reserve_tokens(request)
-    prompt = sum(estimate_tokens(m.content) for m in request.messages)
-    return Usage(input_tokens=prompt, output_tokens=max(0, reserve - prompt), calls=1)
+    prompt, answer = call_tokens(request)
+    return Usage(input_tokens=prompt, output_tokens=answer, calls=1)
 
 
 def _actor_kind(exc: Exception) -> ErrorKind:

@@ -15,10 +15,17 @@ from typing import Any
 from turing.actors.base import Actor, ModelRequest, ModelResponse, Remembers, estimate_tokens
 
 
+def call_tokens(request: ModelRequest) -> tuple[int, int]:
+    """The most a call may use before it is made: the prompt's tokens (estimated) and the
+    answer's (`max_tokens`, else half the prompt, at least 256). Budgets and token-rate
+    limits reserve this, and settle at what the call really used."""
+    prompt = sum(estimate_tokens(m.content) for m in request.messages)
+    return prompt, request.max_tokens or max(256, prompt // 2)
+
+
 def reserve_tokens(request: ModelRequest) -> int:
     """Tokens to reserve against token-rate limits before the call (corrected after it)."""
-    prompt = sum(estimate_tokens(m.content) for m in request.messages)
-    return prompt + (request.max_tokens or max(256, prompt // 2))
+    return sum(call_tokens(request))
 
 
 async def under_limits(

@@ -19,7 +19,7 @@ from typing import Any
 from turing.actors.affinity import HostScheduler
 from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage, estimate_tokens
 from turing.actors.breaker import CIRCUIT_OPEN, CircuitBreaker
-from turing.actors.limited import reserve_tokens, under_limits
+from turing.actors.limited import call_tokens, under_limits
 from turing.actors.settings import ActorSettings
 from turing.cache import ResponseCache, cache_key, cacheable
 from turing.errors import ActorError
@@ -167,9 +167,7 @@ class ManagedActor:
     def quote(self, request: ModelRequest) -> Usage:
         """The most one call may spend, before it is made: the prompt's tokens (estimated),
         `max_tokens` for the answer (or an estimate), at this actor's prices."""
-        request = self._apply(request)
-        prompt = sum(estimate_tokens(m.content) for m in request.messages)
-        answer = max(0, reserve_tokens(request) - prompt)
+        prompt, answer = call_tokens(self._apply(request))
         return Usage(prompt, answer, 1, self.settings.cost(prompt, answer))
 
     async def accepted(self, request: ModelRequest, response: ModelResponse) -> None:
