@@ -8,30 +8,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from integration.conftest import Backend
 from integration.domain import DOMAIN_TABLES, Calls, add_items, count_words, orchestrator, rows
 from turing.orchestrator import Report
 from turing.queue.session import ProcessingSession
 from turing.store import Store
-
-
-@pytest.fixture
-def stores(backend: Backend) -> Iterator[Callable[[], Store]]:
-    opened: list[Store] = []
-
-    def make() -> Store:
-        s = backend.store()
-        opened.append(s)
-        return s
-
-    yield make
-    for s in opened:
-        s.close()
 
 
 def heartbeat_threads() -> int:
