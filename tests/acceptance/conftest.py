@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,26 @@ def scratch_database(backend: str, folder: Path, statements: list[str]) -> Itera
             with db.tx() as tx:
                 tx.sql(f"DROP SCHEMA {schema} CASCADE")
             db.close()
+
+
+def rows(url: str, sql: str) -> list[dict[str, Any]]:
+    """Rows of a query on a test database (its own connection, closed after)."""
+    db = connect(url)
+    try:
+        with db.read() as tx:
+            return tx.sql(sql)
+    finally:
+        db.close()
+
+
+def start_turing(folder: Path, *args: str) -> subprocess.Popen[str]:
+    """`python -m turing ARGS` in `folder`, running in the background (no TURING_* env)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TURING_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "turing", *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

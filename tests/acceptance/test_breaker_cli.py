@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from acceptance.conftest import scratch_database
-from turing.store.db import connect
+from acceptance.conftest import rows, scratch_database
 
 try:
     from turing.sim import SimConfig, Simulator
@@ -76,15 +75,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def _rows(url: str, sql: str) -> list[dict[str, Any]]:
-    db = connect(url)
-    try:
-        with db.read() as tx:
-            return tx.sql(sql)
-    finally:
-        db.close()
-
-
 def test_run_against_a_host_that_is_down_stops_fast_and_exits_3(
     tmp_path: Path, database: str, turing: Runner
 ) -> None:
@@ -109,7 +99,7 @@ def test_run_against_a_host_that_is_down_stops_fast_and_exits_3(
     assert "probing again after 30s" in stopped
     failures = int(re.search(r"(\d+) consecutive connection failures", stopped).group(1))  # type: ignore[union-attr]
     assert THRESHOLD <= failures <= THRESHOLD + CONCURRENCY - 1  # not one per task
-    tasks = _rows(database, "SELECT status, attempts FROM turing_tasks")
+    tasks = rows(database, "SELECT status, attempts FROM turing_tasks")
     assert len(tasks) == ITEMS
     assert {(t["status"], t["attempts"]) for t in tasks} == {("pending", 0)}
 
@@ -122,4 +112,4 @@ def test_run_against_a_host_that_is_down_stops_fast_and_exits_3(
     assert back.code == 0, (back.out, back.err)
     done = json.loads(back.out)
     assert done["succeeded"] == ITEMS and done["stopped"] is None
-    assert _rows(database, "SELECT COUNT(*) AS n FROM tags")[0]["n"] == ITEMS
+    assert rows(database, "SELECT COUNT(*) AS n FROM tags")[0]["n"] == ITEMS

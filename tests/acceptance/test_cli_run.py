@@ -5,16 +5,13 @@ task; a source with a SQL error enqueues nothing; a dry run leaves the content i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from acceptance.conftest import scratch_database
+from acceptance.conftest import rows, scratch_database, start_turing
 from turing.store.db import connect
 
 pytestmark = pytest.mark.acceptance
@@ -87,30 +84,11 @@ def items_project(tmp_path: Path, database: str) -> Path:
     return tmp_path
 
 
-def _popen(project: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TURING_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "turing", *args],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _rows(url: str, sql: str) -> list[dict[str, Any]]:
-    db = connect(url)
-    try:
-        with db.read() as tx:
-            return tx.sql(sql)
-    finally:
-        db.close()
-
-
 def test_two_processes_never_process_a_task_twice(items_project: Path, database: str) -> None:
     procs = [
-        _popen(items_project, "run", "--workflow", "count_words", "--json", "--concurrency", "4")
+        start_turing(
+            items_project, "run", "--workflow", "count_words", "--json", "--concurrency", "4"
+        )
         for _ in range(2)
     ]
     reports, codes = [], []
@@ -125,13 +103,11 @@ def test_two_processes_never_process_a_task_twice(items_project: Path, database:
     processed = [r["processed"] for r in reports]
     assert sum(processed) == ITEMS, processed
     assert min(processed) > 0, f"the processes did not overlap: {processed}"
-    runs = _rows(database, "SELECT task_id, COUNT(*) AS n FROM turing_runs GROUP BY task_id")
+    runs = rows(database, "SELECT task_id, COUNT(*) AS n FROM turing_runs GROUP BY task_id")
     assert len(runs) == ITEMS and all(r["n"] == 1 for r in runs)
-    results = _rows(
-        database, "SELECT COUNT(*) AS n, COUNT(DISTINCT worker) AS workers FROM results"
-    )
+    results = rows(database, "SELECT COUNT(*) AS n, COUNT(DISTINCT worker) AS workers FROM results")
     assert results[0]["n"] == ITEMS - 1  # item 13's sink raises
-    tasks = _rows(database, "SELECT status, COUNT(*) AS n FROM turing_tasks GROUP BY status")
+    tasks = rows(database, "SELECT status, COUNT(*) AS n FROM turing_tasks GROUP BY status")
     assert {r["status"]: r["n"] for r in tasks} == {"succeeded": ITEMS - 1, "failed": 1}
 
 
@@ -144,9 +120,9 @@ def test_raising_sink_fails_only_its_task(
     assert report["exit_code"] == 1
     assert report["succeeded"] == ITEMS - 1 and report["failed"] == 1
     assert report["failures_by_reason"] == {"sink": 1}
-    failed = _rows(database, "SELECT subject, last_error FROM turing_tasks WHERE status = 'failed'")
+    failed = rows(database, "SELECT subject, last_error FROM turing_tasks WHERE status = 'failed'")
     assert failed[0]["subject"] == "13" and "read-only for item 13" in failed[0]["last_error"]
-    assert _rows(database, "SELECT COUNT(*) AS n FROM results WHERE item_id = 13")[0]["n"] == 0
+    assert rows(database, "SELECT COUNT(*) AS n FROM results WHERE item_id = 13")[0]["n"] == 0
     again = turing("run", "--workflow", "count_words", "--json", cwd=items_project)
     assert json.loads(again.out)["processed"] == 0
     history = turing("history", "--failed", "--json", cwd=items_project)
@@ -164,7 +140,7 @@ def test_source_with_sql_error_enqueues_nothing(
     assert found["broken_source"]["enqueued"] == 0
     assert found["count_words"]["enqueued"] == ITEMS
     assert "broken_source" in ran.err and "Traceback" not in ran.err
-    queued = _rows(
+    queued = rows(
         database, "SELECT COUNT(*) AS n FROM turing_tasks WHERE workflow = 'broken_source'"
     )
     assert queued[0]["n"] == 0

@@ -7,10 +7,7 @@ claim says what the queue holds. Real CLI subprocesses, SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from acceptance.conftest import scratch_database
-from turing.store.db import connect
+from acceptance.conftest import rows, scratch_database, start_turing
 
 pytestmark = pytest.mark.acceptance
 
@@ -65,27 +61,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def _rows(url: str, sql: str) -> list[dict[str, Any]]:
-    db = connect(url)
-    try:
-        with db.read() as tx:
-            return tx.sql(sql)
-    finally:
-        db.close()
-
-
-def _turing(folder: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TURING_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "turing", *args],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _wait_until(check: Any, what: str, bound_s: float = 60) -> None:
     deadline = time.monotonic() + bound_s
     while not _holds(check):
@@ -110,29 +85,29 @@ def test_a_killed_turing_run_gives_its_tasks_back_within_one_lease(
         f'[project]\ndatabase = "{database}"\nworkflows = ["flows"]\n'
     )
     lease = str(LEASE_S)
-    doomed = _turing(tmp_path, "run", "--lease", lease, "--concurrency", str(ITEMS), "--json")
+    doomed = start_turing(tmp_path, "run", "--lease", lease, "--concurrency", str(ITEMS), "--json")
     try:
         leases = (
             "SELECT MIN(lease_expires_at) AS t, COUNT(*) AS n FROM turing_tasks "
             "WHERE status = 'running'"
         )
-        _wait_until(lambda: _rows(database, leases)[0]["n"] == ITEMS, "every task running")
-        first_lease = _rows(database, leases)[0]["t"]
-        _wait_until(lambda: _rows(database, leases)[0]["t"] > first_lease, "a heartbeat")
+        _wait_until(lambda: rows(database, leases)[0]["n"] == ITEMS, "every task running")
+        first_lease = rows(database, leases)[0]["t"]
+        _wait_until(lambda: rows(database, leases)[0]["t"] > first_lease, "a heartbeat")
         doomed.send_signal(signal.SIGKILL)
         doomed.communicate(timeout=30)
     finally:
         if doomed.poll() is None:
             doomed.kill()
     killed_at = time.time()
-    held = _rows(database, "SELECT lease_expires_at FROM turing_tasks WHERE status = 'running'")
+    held = rows(database, "SELECT lease_expires_at FROM turing_tasks WHERE status = 'running'")
     assert len(held) == ITEMS
     # the leases it left run out within one lease of its death (not 600 s)
     assert all(r["lease_expires_at"] <= killed_at + LEASE_S + 0.5 for r in held)
 
     # a run right away finds nothing to claim and says why (not "every subject is done")
     (tmp_path / "go").write_text("")
-    now = _turing(tmp_path, "run", "--lease", lease, "--json")
+    now = start_turing(tmp_path, "run", "--lease", lease, "--json")
     out, err = now.communicate(timeout=120)
     assert now.returncode == 0, err
     first = json.loads(out)
@@ -141,18 +116,18 @@ def test_a_killed_turing_run_gives_its_tasks_back_within_one_lease(
     assert f"{ITEMS} running under a live lease" in first["idle"], first
     expired = "SELECT MAX(lease_expires_at) AS t FROM turing_tasks WHERE status = 'running'"
     _wait_until(
-        lambda: (_rows(database, expired)[0]["t"] or 0) < time.time(), "the dead run's leases end"
+        lambda: (rows(database, expired)[0]["t"] or 0) < time.time(), "the dead run's leases end"
     )
-    last = _turing(tmp_path, "run", "--lease", lease, "--json")
+    last = start_turing(tmp_path, "run", "--lease", lease, "--json")
     out, err = last.communicate(timeout=120)
     assert last.returncode == 0, err
     assert json.loads(out)["processed"] == ITEMS
     # every subject exactly once, nothing left running
-    results = _rows(database, "SELECT item_id, COUNT(*) AS n FROM results GROUP BY item_id")
+    results = rows(database, "SELECT item_id, COUNT(*) AS n FROM results GROUP BY item_id")
     assert sorted((r["item_id"], r["n"]) for r in results) == [(i, 1) for i in range(1, 7)]
-    states = _rows(database, "SELECT status, COUNT(*) AS n FROM turing_tasks GROUP BY status")
+    states = rows(database, "SELECT status, COUNT(*) AS n FROM turing_tasks GROUP BY status")
     assert {r["status"]: r["n"] for r in states} == {"succeeded": ITEMS}
 
-    idle = _turing(tmp_path, "run", "--json")
+    idle = start_turing(tmp_path, "run", "--json")
     out, _ = idle.communicate(timeout=120)
     assert json.loads(out)["idle"] == f"nothing pending: all {ITEMS} task(s) succeeded."

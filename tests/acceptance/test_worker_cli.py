@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from acceptance.conftest import scratch_database
+from acceptance.conftest import rows, scratch_database
 from turing.store.db import connect
 
 pytestmark = pytest.mark.acceptance
@@ -114,17 +114,8 @@ def _turing(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _rows(url: str, sql: str) -> list[dict[str, Any]]:
-    db = connect(url)
-    try:
-        with db.read() as tx:
-            return tx.sql(sql)
-    finally:
-        db.close()
-
-
 def _counts(url: str) -> dict[str, int]:
-    found = _rows(url, "SELECT status, COUNT(*) AS n FROM turing_tasks GROUP BY status")
+    found = rows(url, "SELECT status, COUNT(*) AS n FROM turing_tasks GROUP BY status")
     return {r["status"]: int(r["n"]) for r in found}
 
 
@@ -139,7 +130,7 @@ def _wait(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) 
 
 
 def _running_by(url: str, pid: int) -> int:
-    found = _rows(
+    found = rows(
         url,
         "SELECT COUNT(*) AS n FROM turing_tasks WHERE status = 'running' "
         f"AND lease_owner LIKE '%:{pid}:%'",
@@ -194,7 +185,7 @@ def test_sigterm_releases_tasks_that_outlive_the_grace_period(project: Path, dat
     summary = _summary(out)
     assert (summary["released"], summary["forced"], summary["processed"]) == (4, True, 0)
     assert _counts(database) == {"pending": ITEMS}  # none left running
-    attempts = _rows(database, "SELECT DISTINCT attempts FROM turing_tasks")
+    attempts = rows(database, "SELECT DISTINCT attempts FROM turing_tasks")
     assert attempts == [{"attempts": 0}]  # a released task did not use up an attempt
     assert "released 4 unfinished task(s)" in err
     # and the next worker processes everything
@@ -250,14 +241,14 @@ def test_a_killed_workers_tasks_are_reclaimed_after_the_lease(project: Path, dat
         rescuer.kill()
     assert code == 0, err
     assert _summary(out)["succeeded"] == ITEMS
-    per_item = _rows(database, "SELECT item_id, COUNT(*) AS n FROM results GROUP BY item_id")
+    per_item = rows(database, "SELECT item_id, COUNT(*) AS n FROM results GROUP BY item_id")
     assert len(per_item) == ITEMS and all(r["n"] == 1 for r in per_item)
-    assert {r["worker"] for r in _rows(database, "SELECT DISTINCT worker FROM results")} == {
+    assert {r["worker"] for r in rows(database, "SELECT DISTINCT worker FROM results")} == {
         rescuer.pid
     }
-    reclaimed = _rows(database, "SELECT attempts, last_error FROM turing_tasks WHERE attempts = 2")
+    reclaimed = rows(database, "SELECT attempts, last_error FROM turing_tasks WHERE attempts = 2")
     assert len(reclaimed) == 3
-    runs = _rows(database, "SELECT task_id, status FROM turing_runs")
+    runs = rows(database, "SELECT task_id, status FROM turing_runs")
     assert len(runs) == ITEMS and {r["status"] for r in runs} == {"succeeded"}
 
 
@@ -282,7 +273,7 @@ def test_a_frozen_workers_late_result_is_discarded_not_written_twice(
         b = _worker(project, "--lease", "1", "--idle", "0.05")
         _wait(lambda: _counts(database) == {"succeeded": 1})
         a.send_signal(signal.SIGCONT)
-        _wait(lambda: len(_rows(database, "SELECT id FROM turing_runs")) == 2)
+        _wait(lambda: len(rows(database, "SELECT id FROM turing_runs")) == 2)
         for p in (a, b):
             p.send_signal(signal.SIGTERM)
         (code_a, out_a, err_a), (code_b, _, err_b) = _finish(a), _finish(b)
@@ -292,10 +283,10 @@ def test_a_frozen_workers_late_result_is_discarded_not_written_twice(
         if b is not None:
             b.kill()
     assert (code_a, code_b) == (0, 0), (err_a, err_b)
-    assert _rows(database, "SELECT item_id, worker FROM results") == [
+    assert rows(database, "SELECT item_id, worker FROM results") == [
         {"item_id": 1, "worker": b.pid}
     ]
-    runs = _rows(database, "SELECT worker, status, error_kind FROM turing_runs ORDER BY id")
+    runs = rows(database, "SELECT worker, status, error_kind FROM turing_runs ORDER BY id")
     assert [(r["status"], r["error_kind"]) for r in runs] == [
         ("succeeded", None),
         ("discarded", "lease_lost"),
@@ -326,13 +317,13 @@ def test_stats_and_prune_commands(project: Path, database: str) -> None:
     assert dry.returncode == 0, dry.stderr
     counted = json.loads(dry.stdout)
     assert (counted["runs"], counted["tasks"], counted["tasks_kept"]) == (ITEMS, 0, ITEMS)
-    assert len(_rows(database, "SELECT id FROM turing_runs")) == ITEMS
+    assert len(rows(database, "SELECT id FROM turing_runs")) == ITEMS
     done = _turing(project, "prune", "--older-than", "0s", "--tasks")
     assert done.returncode == 0, done.stderr
     assert "deleted history before" in done.stdout and f"{ITEMS} run(s)" in done.stdout
-    assert _rows(database, "SELECT id FROM turing_runs") == []
-    assert _rows(database, "SELECT id FROM turing_tasks") == []
-    assert len(_rows(database, "SELECT item_id FROM results")) == ITEMS  # domain data untouched
+    assert rows(database, "SELECT id FROM turing_runs") == []
+    assert rows(database, "SELECT id FROM turing_tasks") == []
+    assert len(rows(database, "SELECT item_id FROM results")) == ITEMS  # domain data untouched
     missing = _turing(project, "prune")
     assert missing.returncode == 2 and "--older-than" in missing.stderr
 
