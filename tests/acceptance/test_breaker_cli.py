@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from acceptance.conftest import rows, scratch_database
+from integration.test_breaker import Tags, closed_port
 
 try:
     from turing.sim import SimConfig, Simulator
@@ -49,20 +49,6 @@ tag_items = Workflow(
 ITEMS = 40
 CONCURRENCY = 4
 THRESHOLD = 3  # [providers.ollama] circuit_failures
-
-
-class Tags:
-    def respond(self, model: str, messages: list[dict[str, Any]], schema: Any, rng: Any) -> Any:
-        item = re.search(r"Tag item (\d+)", messages[-1]["content"])
-        assert item is not None
-        return {"item_id": int(item.group(1)), "tags": ["sim"]}
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
