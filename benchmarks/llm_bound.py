@@ -204,6 +204,18 @@ def references(url: str, provider: str, n: int, concurrency: int, ideal: float) 
     return ceiling
 
 
+def add_items(db: Any, n: int) -> None:
+    """The benchmark's domain: `items` 1..n (the source) and an empty `labels` (the sink)."""
+    with db.tx() as tx:
+        tx.sql("CREATE TABLE items (item_id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+        tx.sql("CREATE TABLE labels (item_id INTEGER PRIMARY KEY, label TEXT NOT NULL)")
+        for start in range(1, n + 1, 5000):
+            values = ", ".join(
+                f"({i}, 'item number {i}')" for i in range(start, min(n, start + 4999) + 1)
+            )
+            tx.sql(f"INSERT INTO items (item_id, text) VALUES {values}")
+
+
 def run_turing(
     kind: str, sim: SimProcess, argv: list[str], *, n: int, concurrency: int, provider: str
 ) -> float:
@@ -211,14 +223,7 @@ def run_turing(
     ideal = concurrency / LATENCY_S
     with database(kind) as (_url, db):
         store = Store(db)
-        with db.tx() as tx:
-            tx.sql("CREATE TABLE items (item_id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
-            tx.sql("CREATE TABLE labels (item_id INTEGER PRIMARY KEY, label TEXT NOT NULL)")
-            for start in range(1, n + 1, 5000):
-                values = ", ".join(
-                    f"({i}, 'item number {i}')" for i in range(start, min(n, start + 4999) + 1)
-                )
-                tx.sql(f"INSERT INTO items (item_id, text) VALUES {values}")
+        add_items(db, n)
         url = sim.url + ("/v1" if provider == "openai" else "")
         settings = ActorSettings.parse(f"{provider}:{MODEL}", base_url=url, max_retries=0)
         executor = Executor({"labeler": ManagedActor(create(settings), settings)})

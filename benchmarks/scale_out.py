@@ -29,7 +29,7 @@ from typing import Any
 
 from _common import database
 from batching import SimProcess
-from llm_bound import LATENCY_S, MODEL, WORKFLOW, machine_busy_s, warm_up
+from llm_bound import LATENCY_S, MODEL, WORKFLOW, add_items, machine_busy_s, warm_up
 from turing import Executor, Orchestrator, Registry
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
@@ -116,14 +116,7 @@ def worker(  # noqa: PLR0917
 def run(sim: SimProcess, n: int, workers: int, concurrency: int) -> None:
     ctx = mp.get_context("spawn")
     with database("postgres") as (url, db):
-        with db.tx() as tx:
-            tx.sql("CREATE TABLE items (item_id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
-            tx.sql("CREATE TABLE labels (item_id INTEGER PRIMARY KEY, label TEXT NOT NULL)")
-            for start in range(1, n + 1, 5000):
-                values = ", ".join(
-                    f"({i}, 'item number {i}')" for i in range(start, min(n, start + 4999) + 1)
-                )
-                tx.sql(f"INSERT INTO items (item_id, text) VALUES {values}")
+        add_items(db, n)
         Store(db)  # migrations, before the workers start
         orchestrator(url, sim.url, concurrency, "scale-discover").discover_pending_tasks()
         go, out = ctx.Event(), ctx.Queue()
