@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import logging
 import os
@@ -302,16 +303,20 @@ class Orchestrator:
         inside one the caller holds (the worker holds one for its life); else one is opened
         for this call and closed on every exit path. `limits` replaces the orchestrator's
         batch limits for this call."""
-        options: dict[str, Any] = {
-            "discover": discover,
-            "on_result": on_result,
-            "on_discovered": on_discovered,
-            "limits": limits,
-        }
+        run = functools.partial(
+            self._aprocess,
+            max_tasks,
+            dry_run,
+            workflows,
+            discover=discover,
+            on_result=on_result,
+            on_discovered=on_discovered,
+            limits=limits,
+        )
         if session is not None or self._store is None:
-            return await self._aprocess(max_tasks, dry_run, workflows, **options)
+            return await run()
         async with self.session():
-            return await self._aprocess(max_tasks, dry_run, workflows, **options)
+            return await run()
 
     async def _aprocess(
         self,
