@@ -16,6 +16,12 @@ class TaskStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    REVIEW = "review"  # output held for a person's decision: its sink has not run
+    SUBMITTED = "submitted"  # inside a provider batch: no worker claims it until ingested
+
+
+# Open statuses: at most one task per workflow and subject is in one of these.
+OPEN_STATUSES = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.REVIEW, TaskStatus.SUBMITTED)
 
 
 class Outcome(StrEnum):
@@ -25,7 +31,8 @@ class Outcome(StrEnum):
     RETRY: the run failed and is scheduled again (`not_before`). SINK: the sink raised, its
     writes were rolled back, task failed. LOST: the lease was gone, the result discarded
     and recorded, never written. DEFERRED: the database failed under the task; it is back
-    to pending, its attempt not counted (never failed for a database fault).
+    to pending, its attempt not counted (never failed for a database fault). REVIEW: the
+    output met the workflow's review condition: held, its sink not run until approved.
     """
 
     SUCCEEDED = "succeeded"
@@ -34,3 +41,4 @@ class Outcome(StrEnum):
     SINK = "sink"
     LOST = "lost"
     DEFERRED = "deferred"
+    REVIEW = "review"

@@ -71,6 +71,7 @@ WHERE status = 'running' AND id IN (
 );
 
 -- name: claim_tasks
+-- A paused workflow's tasks stay pending: no worker claims them until it is resumed.
 UPDATE turing_tasks
 SET status = 'running', lease_owner = :owner, lease_expires_at = :lease_until,
     attempts = attempts + 1, updated_at = :now
@@ -78,6 +79,7 @@ WHERE id IN (
     SELECT id FROM turing_tasks
     WHERE status = 'pending' AND (not_before IS NULL OR not_before <= :now)
       AND (:any_workflow OR workflow = ANY(:workflows))
+      AND workflow NOT IN (SELECT workflow FROM turing_paused)
     ORDER BY priority DESC, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
@@ -110,7 +112,7 @@ WHERE id = :id AND status = 'failed'
   AND NOT EXISTS (
     SELECT 1 FROM turing_tasks o
     WHERE o.workflow = turing_tasks.workflow AND o.subject = turing_tasks.subject
-      AND o.status IN ('pending', 'running')
+      AND o.status IN ('pending', 'running', 'review', 'submitted')
   );
 
 -- name: retry_failed
@@ -123,7 +125,7 @@ WHERE status = 'failed'
   AND NOT EXISTS (
     SELECT 1 FROM turing_tasks o
     WHERE o.workflow = turing_tasks.workflow AND o.subject = turing_tasks.subject
-      AND (o.status IN ('pending', 'running') OR o.id > turing_tasks.id)
+      AND (o.status IN ('pending', 'running', 'review', 'submitted') OR o.id > turing_tasks.id)
   );
 
 -- name: get_task
@@ -232,7 +234,7 @@ WHERE t.status = 'failed'
   AND NOT EXISTS (
     SELECT 1 FROM turing_tasks o
     WHERE o.workflow = t.workflow AND o.subject = t.subject
-      AND (o.status IN ('pending', 'running') OR o.id > t.id)
+      AND (o.status IN ('pending', 'running', 'review', 'submitted') OR o.id > t.id)
   )
 ORDER BY t.id;
 

@@ -33,7 +33,8 @@ CREATE TABLE turing_tasks (
     subject           TEXT NOT NULL,
     input             TEXT NOT NULL,
     status            TEXT NOT NULL DEFAULT 'pending'
-                      CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),
+                      CHECK (status IN ('pending', 'running', 'succeeded', 'failed',
+                                        'review', 'submitted')),
     priority          INTEGER NOT NULL DEFAULT 0,
     attempts          INTEGER NOT NULL DEFAULT 0,
     not_before        DOUBLE PRECISION,
@@ -43,10 +44,11 @@ CREATE TABLE turing_tasks (
     created_at        DOUBLE PRECISION NOT NULL,
     updated_at        DOUBLE PRECISION NOT NULL,
     finished_at       DOUBLE PRECISION,
+    feedback          TEXT,
     UNIQUE (workflow, subject, version)
 );
 CREATE UNIQUE INDEX turing_tasks_one_open ON turing_tasks (workflow, subject)
-    WHERE status IN ('pending', 'running');
+    WHERE status IN ('pending', 'running', 'review', 'submitted');
 CREATE INDEX turing_tasks_claim ON turing_tasks (priority DESC, id)
     WHERE status = 'pending';
 CREATE INDEX turing_tasks_leases ON turing_tasks (lease_expires_at)

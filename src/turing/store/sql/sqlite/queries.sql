@@ -66,6 +66,7 @@ SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at 
 WHERE status = 'running' AND lease_expires_at < :now;
 
 -- name: claim_tasks
+-- A paused workflow's tasks stay pending: no worker claims them until it is resumed.
 UPDATE turing_tasks
 SET status = 'running', lease_owner = :owner, lease_expires_at = :lease_until,
     attempts = attempts + 1, updated_at = :now
@@ -73,6 +74,7 @@ WHERE id IN (
     SELECT id FROM turing_tasks
     WHERE status = 'pending' AND (not_before IS NULL OR not_before <= :now)
       AND (:any_workflow = 1 OR workflow IN (SELECT value FROM json_each(:workflows)))
+      AND workflow NOT IN (SELECT workflow FROM turing_paused)
     ORDER BY priority DESC, id
     LIMIT :limit
 )
@@ -104,7 +106,7 @@ WHERE id = :id AND status = 'failed'
   AND NOT EXISTS (
     SELECT 1 FROM turing_tasks o
     WHERE o.workflow = turing_tasks.workflow AND o.subject = turing_tasks.subject
-      AND o.status IN ('pending', 'running')
+      AND o.status IN ('pending', 'running', 'review', 'submitted')
   );
 
 -- name: retry_failed
@@ -117,7 +119,7 @@ WHERE status = 'failed'
   AND NOT EXISTS (
     SELECT 1 FROM turing_tasks o
     WHERE o.workflow = turing_tasks.workflow AND o.subject = turing_tasks.subject
-      AND (o.status IN ('pending', 'running') OR o.id > turing_tasks.id)
+      AND (o.status IN ('pending', 'running', 'review', 'submitted') OR o.id > turing_tasks.id)
   );
 
 -- name: get_task
@@ -226,7 +228,7 @@ WHERE t.status = 'failed'
   AND NOT EXISTS (
     SELECT 1 FROM turing_tasks o
     WHERE o.workflow = t.workflow AND o.subject = t.subject
-      AND (o.status IN ('pending', 'running') OR o.id > t.id)
+      AND (o.status IN ('pending', 'running', 'review', 'submitted') OR o.id > t.id)
   )
 ORDER BY t.id;
 

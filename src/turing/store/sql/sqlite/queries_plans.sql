@@ -10,6 +10,7 @@ WHERE id IN (
     SELECT id FROM turing_tasks
     WHERE status = 'pending' AND (not_before IS NULL OR not_before <= :now)
       AND id IN (SELECT value FROM json_each(:ids))
+      AND workflow NOT IN (SELECT workflow FROM turing_paused)
     ORDER BY priority DESC, id
     LIMIT :limit
 )
