@@ -15,9 +15,11 @@ long, or anything a Python callable can decide.
 
 Paths name fields of the output: `a.b`, and `a[].b` for every element of the list `a`.
 A failed check is handled like a contract violation: the model is asked again with the
-failure named (`on_fail="reask"`, the default; a script step's output fails the run), or the
-answer is accepted and the failure recorded (`on_fail="flag"`). Each failure is recorded on
-the call as a violation with rule `check:<name>`, so history and `turing stats` count them.
+failure named (`on_fail="reask"`, the default; a script step's output fails the run), the
+next actor of the step's cascade is asked instead (`on_fail="escalate"`: `LLMStep(actor=
+["small", "large"])`; on the last actor, or without a cascade, it re-asks), or the answer
+is accepted and the failure recorded (`on_fail="flag"`). Each failure is recorded on the
+call as a violation with rule `check:<name>`, so history and `turing stats` count them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, Literal
 
 from turing.errors import Violation
 
-OnFail = Literal["reask", "flag"]
+OnFail = Literal["reask", "escalate", "flag"]
 Predicate = Callable[[Mapping[str, Any], Mapping[str, Any]], Sequence[str]]
 
 

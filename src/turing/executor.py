@@ -103,10 +103,11 @@ class Executor:
         identities: dict[str, str] = {}
         for cs in workflow.steps:
             if isinstance(cs.step, LLMStep):
-                try:
-                    identities[cs.step.actor] = self.resolve(cs.step.actor).identity
-                except TuringError:
-                    identities[cs.step.actor] = "unresolved"
+                for ref in cs.step.actors:  # every actor of a cascade
+                    try:
+                        identities[ref] = self.resolve(ref).identity
+                    except TuringError:
+                        identities[ref] = "unresolved"
         return workflow.fingerprint(identities)
 
     def run_sync(
@@ -211,12 +212,12 @@ class _Run:
 
     def _checked(self, value: Any) -> tuple[tuple[Violation, ...], tuple[Violation, ...]]:
         """The workflow's checks on a validated final output: the failures that send the
-        answer back (`on_fail="reask"`) and those only recorded (`"flag"`)."""
+        answer back (`on_fail="reask"` or `"escalate"`) and those only recorded (`"flag"`)."""
         failed: list[Violation] = []
         flagged: list[Violation] = []
         for check in self.workflow.checks:
             found = check.violations(value, self.data)
-            (failed if check.on_fail == "reask" else flagged).extend(found)
+            (flagged if check.on_fail == "flag" else failed).extend(found)
         return tuple(failed), tuple(flagged)
 
     async def _steps(self) -> None:
@@ -375,10 +376,10 @@ class _Run:
     ) -> Any:
         assert cs.prompt is not None and cs.contract is not None
         try:
-            actor = self.executor.resolve(step.actor)
-            messages = [Message("user", cs.prompt.render(variables))]
+            cascade = [self.executor.resolve(ref) for ref in step.actors]  # before any call
+            asked = [Message("user", cs.prompt.render(variables))]
             if cs.system is not None:
-                messages.insert(0, Message("system", cs.system.render(variables)))
+                asked.insert(0, Message("system", cs.system.render(variables)))
         except TemplateRenderError as exc:
             raise _StepFailed(
                 RunError("template", f"prompt not rendered: {exc}", step.name)
@@ -386,8 +387,13 @@ class _Run:
         except ActorError as exc:
             raise _StepFailed(RunError("actor", str(exc), step.name)) from exc
         contract = cs.contract
-        grader = self._grader(cs, step, actor)
-        for number in range(1, step.max_reasks + 2):
+        grader = self._grader(cs, step, cascade)
+        actor, level, tries = cascade[0], 0, 0  # the actor asked, its cascade level, its calls
+        messages = list(asked)
+        number = 0
+        while True:
+            number += 1
+            tries += 1
             request = ModelRequest(
                 messages=tuple(messages),
                 schema=contract.schema,
@@ -399,7 +405,7 @@ class _Run:
                 variables=variables,
                 dry_run=self.dry_run,
                 workflow=self.workflow.name,
-                from_cache=number == 1 and not self.fresh,
+                from_cache=tries == 1 and not self.fresh,
             )
             held = self._reserve(actor, request, step.name)
             began = time.perf_counter()
@@ -468,30 +474,63 @@ class _Run:
                     )
                     violations = (low,)
             if outcome.ok and not violations:
-                if number == 1 and hasattr(actor, "accepted"):  # only a validated answer
+                if tries == 1 and hasattr(actor, "accepted"):  # only a validated answer
                     await _remember(cast(Remembers, actor), request, response)
                 if step.consistency is not None and cs is self.workflow.final_step:
                     await self._consistent(step, step.consistency, actor, request, outcome.value)
                 return outcome.value
-            problems = "\n".join(f"- {v}" for v in violations)
-            messages += [
-                Message("assistant", response.text),
-                Message("user", REASK.format(problems=problems)),
-            ]
+            move = self._next_move(step, violations, level, tries, len(cascade))
+            if move == "escalate":  # the next actor gets the original prompt, afresh
+                level, tries = level + 1, 0
+                actor = cascade[level]
+                messages = list(asked)
+            elif move == "reask":
+                problems = "\n".join(f"- {v}" for v in violations)
+                messages += [
+                    Message("assistant", response.text),
+                    Message("user", REASK.format(problems=problems)),
+                ]
+            else:
+                break
+        tried = (
+            f"after asking {' -> '.join(step.actors)} ({number} calls)"
+            if step.cascade
+            else f"after {step.max_reasks} re-ask(s)"
+        )
         raise _StepFailed(
             RunError(
                 "output_invalid",
                 f"output of step {step.name!r} still breaks contract {contract.name!r} "
-                f"after {step.max_reasks} re-ask(s): "
-                + "; ".join(f"{v.path}: {v.message}" for v in violations[:3]),
+                f"{tried}: " + "; ".join(f"{v.path}: {v.message}" for v in violations[:3]),
                 step.name,
                 violations=violations,
             )
         )
 
-    def _grader(self, cs: CompiledStep, step: LLMStep, actor: Actor) -> Actor | None:
-        """The grader of the final step, refused (before any call) when it is the
-        answering model and `allow_same_model` is not set."""
+    def _next_move(
+        self, step: LLMStep, violations: tuple[Violation, ...], level: int, tries: int, levels: int
+    ) -> str:
+        """After a failed answer: "reask" the same actor, "escalate" to the next actor of
+        the cascade, or "stop". The last actor gets `max_reasks` re-asks. An earlier one
+        gets `escalate_after` re-asks, except when every failure is a check or grade set
+        to re-ask (`on_fail` / `on_low` "reask"): then up to `max_reasks` before escalating."""
+        reasks = tries - 1
+        if level == levels - 1:
+            return "reask" if reasks < step.max_reasks else "stop"
+        allowed = step.max_reasks if self._reask_only(step, violations) else step.escalate_after
+        return "reask" if reasks < allowed else "escalate"
+
+    def _reask_only(self, step: LLMStep, violations: tuple[Violation, ...]) -> bool:
+        """Whether every failure is a check or a low grade whose setting is "reask" (a
+        contract or subject violation, or an "escalate" one, moves up a cascade)."""
+        reask = {f"check:{c.name}" for c in self.workflow.checks if c.on_fail == "reask"}
+        if step.grade is not None and step.grade.on_low == "reask":
+            reask.add("grade")
+        return all(v.rule in reask for v in violations)
+
+    def _grader(self, cs: CompiledStep, step: LLMStep, cascade: list[Actor]) -> Actor | None:
+        """The grader of the final step, refused (before any call) when it is an
+        answering model (any actor of a cascade) and `allow_same_model` is not set."""
         if step.grade is None and step.consistency is None:
             return None
         if cs is not self.workflow.final_step:
@@ -505,11 +544,12 @@ class _Run:
             grader = self.executor.resolve(step.grade.actor)
         except ActorError as exc:
             raise _StepFailed(RunError(ErrorKind.ACTOR, f"grader: {exc}", step.name)) from exc
-        if grader.identity == actor.identity and not step.grade.allow_same_model:
-            raise _StepFailed(RunError(
-                ErrorKind.ACTOR, same_model_error(step.name, grader.identity, actor.identity),
-                step.name,
-            ))  # fmt: skip
+        for actor in cascade:
+            if grader.identity == actor.identity and not step.grade.allow_same_model:
+                raise _StepFailed(RunError(
+                    ErrorKind.ACTOR, same_model_error(step.name, grader.identity, actor.identity),
+                    step.name,
+                ))  # fmt: skip
         return grader
 
     async def _gate_call(

@@ -425,7 +425,7 @@ def timeout_advice(
             own = None
             if actor_timeout is not None:
                 try:
-                    own = actor_timeout(step.actor)
+                    own = actor_timeout(step.actors[0])
                 except Exception:
                     own = None
             configured[(wf.name, step.name)] = effective_timeout(step, own)

@@ -40,7 +40,7 @@ def effective_timeout(
     actor's `timeout` setting when set (turing.toml decides, as for temperature and seed),
     else the step's own `timeout=` when given, else `DEFAULT_LLM_TIMEOUT_S`."""
     if actor_timeout is not None:
-        return float(actor_timeout), f"actor {actor or step.actor}"
+        return float(actor_timeout), f"actor {actor or step.actors[0]}"
     if step.timeout_set:
         return float(step.timeout), "step"
     return float(step.timeout), "default"
@@ -48,9 +48,20 @@ def effective_timeout(
 
 @dataclass(frozen=True)
 class LLMStep:
+    """One model call (re-asked while its answer breaks the contract).
+
+    `actor` is one actor reference, or a cascade: a list of references, cheapest first
+    (`actor=["small", "large"]`). The first answers; an answer that still breaks the
+    contract after repair (or fails a check or grade set to escalate) goes to the next
+    actor, which is asked the original prompt afresh. An earlier actor gets
+    `escalate_after` re-asks first (default 0: escalate on the first failure); the last
+    gets `max_reasks`. Transport failures (timeouts, 5xx, 429) are retried by the actor
+    and never escalate.
+    """
+
     name: str
     prompt: str
-    actor: str = "default"
+    actor: str | Sequence[str] = "default"
     system: str | None = None
     output: Any = None
     temperature: float = 0.0
@@ -62,8 +73,23 @@ class LLMStep:
     # quality gates on the final step's accepted answer (turing.grading, turing.consistency)
     grade: Grade | None = None
     consistency: Consistency | None = None
+    escalate_after: int = 0  # re-asks an earlier actor of a cascade gets before the next
 
     kind = "llm"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.actor, str):  # a cascade: kept as a tuple (hashable, frozen)
+            refs = tuple(self.actor)  # one actor in a list is that actor, fingerprint and all
+            object.__setattr__(self, "actor", refs[0] if len(refs) == 1 else refs)
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        """The actor references in the order they are asked (one unless a cascade)."""
+        return (self.actor,) if isinstance(self.actor, str) else tuple(self.actor)
+
+    @property
+    def cascade(self) -> bool:
+        return len(self.actors) > 1
 
     @property
     def timeout_set(self) -> bool:
@@ -77,7 +103,7 @@ class LLMStep:
             "name": self.name,
             "prompt": self.prompt,
             "system": self.system,
-            "actor": self.actor,
+            "actor": self.actor if isinstance(self.actor, str) else list(self.actor),
             "temperature": self.temperature,
             "timeout": float(self.timeout),
             "max_reasks": self.max_reasks,
@@ -89,6 +115,8 @@ class LLMStep:
     def _gates(self) -> dict[str, Any]:
         """Grading and consistency settings, only when set (other fingerprints unchanged)."""
         out: dict[str, Any] = {}
+        if self.cascade:  # only a cascade has levels to escalate through
+            out["escalate_after"] = self.escalate_after
         if self.grade is not None:
             out["grade"] = self.grade.settings()
         if self.consistency is not None:

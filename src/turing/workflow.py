@@ -157,6 +157,8 @@ class Workflow:
             raise WorkflowDefinitionError(self.name, "timeout must be positive", step=step.name)
         if isinstance(step, LLMStep) and step.max_reasks < 0:
             raise WorkflowDefinitionError(self.name, "max_reasks must be >= 0", step=step.name)
+        if isinstance(step, LLMStep) and (problem := _cascade_problem(step)):
+            raise WorkflowDefinitionError(self.name, problem, step=step.name)
 
     def _step_contract(self, step: Step, last: bool) -> Contract | None:
         if step.output is not None:
@@ -240,9 +242,7 @@ class Workflow:
                     "steps": [
                         {
                             **settings,
-                            "actor_identity": identities.get(cs.step.actor)
-                            if isinstance(cs.step, LLMStep)
-                            else None,
+                            "actor_identity": _identity(cs.step, identities),
                         }
                         for cs, settings in zip(self.steps, self._step_settings(), strict=True)
                     ],
@@ -284,7 +284,7 @@ class Workflow:
                     "name": cs.name,
                     "kind": cs.step.kind,
                     "after": list(cs.deps),
-                    **({"actor": cs.step.actor} if isinstance(cs.step, LLMStep) else {}),
+                    **(_describe_actor(cs.step) if isinstance(cs.step, LLMStep) else {}),
                     "timeout": cs.step.timeout,
                 }
                 for cs in self.steps
@@ -293,6 +293,34 @@ class Workflow:
 
     def __repr__(self) -> str:
         return f"Workflow({self.name!r}, v{self.version})"
+
+
+def _cascade_problem(step: LLMStep) -> str | None:
+    """What is wrong with a step's actor references (a cascade especially), or None."""
+    refs = step.actors
+    if not refs or not all(isinstance(r, str) and r.strip() for r in refs):
+        return f"actor must be a reference or a non-empty list of references, got {step.actor!r}"
+    if len(set(refs)) < len(refs):
+        return f"actor cascade {list(refs)} names an actor twice"
+    if step.escalate_after < 0:
+        return "escalate_after must be >= 0"
+    return None
+
+
+def _identity(step: Step, identities: Mapping[str, str]) -> Any:
+    """What the fingerprint records of a step's actors: the identity of its one actor
+    (as before cascades existed), or the identities of every actor of its cascade."""
+    if not isinstance(step, LLMStep):
+        return None
+    if not step.cascade:
+        return identities.get(step.actors[0])
+    return [identities.get(ref) for ref in step.actors]
+
+
+def _describe_actor(step: LLMStep) -> dict[str, Any]:
+    """`actor` (the first one asked) and, for a cascade, every actor in order."""
+    first = {"actor": step.actors[0]}
+    return first | {"cascade": list(step.actors)} if step.cascade else first
 
 
 def _describe_source(source: Source | None) -> Any:

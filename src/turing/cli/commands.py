@@ -134,7 +134,8 @@ def workflows_show(
     info["limits_in_force"] = in_force
     for step, cs in zip(info["steps"], wf.steps, strict=True):
         if isinstance(cs.step, LLMStep):  # what each call gets, and who decided it
-            seconds, source = effective_timeout(cs.step, _actor_timeout(project, cs.step.actor))
+            first = cs.step.actors[0]  # a cascade's first actor; each applies its own
+            seconds, source = effective_timeout(cs.step, _actor_timeout(project, first))
             step["timeout"], step["timeout_from"] = seconds, source
     if as_json:
         _print_json(info)
@@ -152,7 +153,7 @@ def workflows_show(
             step["name"],
             step["kind"],
             ", ".join(step["after"]),
-            step.get("actor", ""),
+            " -> ".join(step.get("cascade") or [step.get("actor", "")]),
             f"{step['timeout']:g}s"
             + (f" ({step['timeout_from']})" if "timeout_from" in step else ""),
         )

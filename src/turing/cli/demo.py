@@ -76,10 +76,11 @@ def demo(
     project = state.project()
     actors = sorted(
         {
-            cs.step.actor
+            ref
             for wf in project.registry
             for cs in wf.steps
             if isinstance(cs.step, LLMStep)
+            for ref in cs.step.actors
         }
     )
     sim = None
