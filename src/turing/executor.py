@@ -692,9 +692,10 @@ def _quote(request: ModelRequest) -> Usage:
 
 
 def _actor_kind(exc: Exception) -> ErrorKind:
-    """An open circuit (the host is not called: the task is deferred), else a model failure."""
-    if isinstance(exc, ActorError) and exc.kind == ErrorKind.CIRCUIT_OPEN:
-        return ErrorKind.CIRCUIT_OPEN
+    """An open circuit or a period budget without room (not called: the task is deferred),
+    else a model failure."""
+    if isinstance(exc, ActorError) and exc.kind in (ErrorKind.CIRCUIT_OPEN, ErrorKind.BUDGET_WAIT):
+        return ErrorKind(exc.kind)
     return ErrorKind.ACTOR
 
 

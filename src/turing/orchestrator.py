@@ -171,7 +171,14 @@ class Orchestrator:
             limiter = Limiter(store.db, holder=orch_id)
         shared = any(p.shared_host for p in project.config.providers.values())
         hosts = HostSchedulers(store.db if shared else None, orch_id)
-        services = ActorServices(StoreCache(store) if use_cache else None, limiter, hosts)
+        budgets = None
+        if project.config.limits.budget:  # [limits.budget]: shared through the database
+            from turing.limits.spending import PeriodBudgets
+
+            budgets = PeriodBudgets(store.db, project.config.limits.budgets(), holder=orch_id)
+        services = ActorServices(
+            StoreCache(store) if use_cache else None, limiter, hosts, budgets=budgets
+        )
         kwargs.setdefault("limiter", limiter)
         kwargs.setdefault("shared_hosts", hosts)
         limits = project.config.limits

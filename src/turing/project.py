@@ -37,14 +37,17 @@ from turing.workflow import Workflow
 class ActorServices:
     """What the model actors of one executor share, built before them and passed in: the
     response cache, the shared limiter (a `turing.limits.Limiter`), the model hosts'
-    schedulers (shared through the database when given one) and their circuit breakers
-    (one per host: an unreachable host is not called again until a probe reaches it)."""
+    schedulers (shared through the database when given one), their circuit breakers
+    (one per host: an unreachable host is not called again until a probe reaches it) and
+    the period budgets (a `turing.limits.spending.PeriodBudgets`: each call reserves its
+    quote there first)."""
 
     cache: ResponseCache | None = None
     limiter: Any = None
     hosts: HostSchedulers = field(default_factory=HostSchedulers)
     breakers: Breakers = field(default_factory=Breakers)
 
+    budgets: Any = None
 
 class Project:
     def __init__(self, config: Config) -> None:
@@ -126,9 +129,11 @@ class Project:
         spec = entry if isinstance(entry, str) else _spec_of(ref, entry)
         if spec in self._actors:  # offered by a workflow module: under the limits too
             module_actor = self._actors[spec]
-            if services.limiter is None:
+            if services.limiter is None and services.budgets is None:
                 return module_actor
-            return LimitedActor(module_actor, ref, services.limiter, self.limits)
+            return LimitedActor(
+                module_actor, ref, services.limiter, self.limits, services.budgets
+            )
         if ":" not in spec:
             offered = ", ".join(sorted(self._actors)) or "none"
             if ref not in self.config.actors:
@@ -174,6 +179,7 @@ class Project:
             host=host,
             breaker=breaker,
         )
+            budgets=services.budgets,
 
     @property
     def limits(self) -> LimitsConfig:

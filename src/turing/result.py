@@ -28,6 +28,7 @@ class ErrorKind(StrEnum):
     BUDGET = "budget"
     BUDGET_STOP = "budget_stop"  # the batch's budget had no room for a call: not started
     CIRCUIT_OPEN = "circuit_open"  # the model host's circuit is open: not called, deferred
+    BUDGET_WAIT = "budget_wait"  # a period budget had no room for a call: deferred to later
     STORE = "store"
 
 

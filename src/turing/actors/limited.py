@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from turing.actors.base import Actor, ModelRequest, ModelResponse, Remembers, estimate_tokens
+from turing.actors.base import (
+    Actor,
+    ModelRequest,
+    ModelResponse,
+    Remembers,
+    Usage,
+    estimate_tokens,
+)
+
+if TYPE_CHECKING:
+    from turing.limits.spending import PeriodBudgets
 
 
 def call_tokens(request: ModelRequest) -> tuple[int, int]:
@@ -50,18 +60,46 @@ class LimitedActor:
     """`inner` under the shared limits of its scopes: global, the request's workflow, and
     `actor:<name>` (the name steps use)."""
 
-    def __init__(self, inner: Actor, name: str, limiter: Any, limits: Any) -> None:
+    def __init__(
+        self,
+        inner: Actor,
+        name: str,
+        limiter: Any,
+        limits: Any,
+        budgets: PeriodBudgets | None = None,
+    ) -> None:
         self.inner = inner
         self.name = name
         self._limiter = limiter
         self._limits = limits
+        self._budgets = budgets  # period budgets (turing.limits.spending.PeriodBudgets)
 
     @property
     def identity(self) -> str:
         return self.inner.identity
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        keys = self._limits.keys_for(workflow=request.workflow or None, actor=self.name)
+        if self._budgets is None:
+            return await self._limited(request)
+        quoting = getattr(self.inner, "quote", None)
+        if quoting is not None:
+            quote = quoting(request)
+        else:  # an actor that cannot price itself: its tokens at most, at no cost
+            prompt, answer = call_tokens(request)
+            quote = Usage(prompt, answer, 1)
+        return await self._budgets.spend(
+            workflow=request.workflow or None,
+            actor=self.name,
+            quote=quote,
+            call=lambda: self._limited(request),
+        )
+
+    async def _limited(self, request: ModelRequest) -> ModelResponse:
+        keys = (
+            []
+            if self._limiter is None
+            else self._limits.keys_for(workflow=request.workflow or None, actor=self.name)
+        )
         if not keys:
             return await self.inner.complete(request)
         return await under_limits(

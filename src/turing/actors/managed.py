@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turing.actors.affinity import HostScheduler
 from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage, estimate_tokens
@@ -23,6 +23,9 @@ from turing.actors.limited import call_tokens, under_limits
 from turing.actors.settings import ActorSettings
 from turing.cache import ResponseCache, cache_key, cacheable
 from turing.errors import ActorError
+
+if TYPE_CHECKING:
+    from turing.limits.spending import PeriodBudgets
 
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 120.0
@@ -94,9 +97,11 @@ class ManagedActor:
         limits: Callable[[], SharedLimits | None] = lambda: None,
         host: HostScheduler | None = None,
         breaker: CircuitBreaker | None = None,
+        budgets: PeriodBudgets | None = None,
     ) -> None:
         self.host = host  # model-affinity scheduling of the calls to this actor's host
         self.breaker = breaker  # the host's circuit: an unreachable host is not called
+        self.budgets = budgets  # period budgets (turing.limits.spending.PeriodBudgets)
         self.inner = inner
         self.settings = settings
         self._cache = cache
@@ -145,7 +150,10 @@ class ManagedActor:
             hit = await asyncio.to_thread(cache.get, key, count_hit=not request.dry_run)
             if hit is not None:
                 return ModelResponse(hit["response"], Usage(calls=1, cached=1), self.settings.model)
-        response, retries, retried = await self._call(request)
+        if self.budgets is not None:  # a cache hit spends nothing: reserve only for a call
+            response, retries, retried = await self._budgeted(request)
+        else:
+            response, retries, retried = await self._call(request)
         u = response.usage
         usage = Usage(
             u.input_tokens,
@@ -186,6 +194,26 @@ class ManagedActor:
             input_tokens=response.usage.input_tokens,
             output_tokens=response.usage.output_tokens,
         )
+
+    async def _budgeted(self, request: ModelRequest) -> tuple[ModelResponse, int, list[str]]:
+        """`_call` with its quote reserved in the period budgets and settled at its cost."""
+        got: list[tuple[int, list[str]]] = []
+
+        async def call() -> ModelResponse:
+            response, retries, retried = await self._call(request)
+            got.append((retries, retried))
+            u = response.usage  # priced here: the budget settles at what it cost
+            cost = self.settings.cost(u.input_tokens, u.output_tokens)
+            return replace(response, usage=replace(u, cost=cost))
+
+        assert self.budgets is not None
+        response = await self.budgets.spend(
+            workflow=request.workflow or None,
+            actor=self.settings.name,
+            quote=self.quote(request),
+            call=call,
+        )
+        return (response, *got[0])
 
     async def _call(self, request: ModelRequest) -> tuple[ModelResponse, int, list[str]]:
         """The answer, how many transient failures were retried first, and why each was."""

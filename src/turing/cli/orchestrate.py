@@ -366,6 +366,8 @@ def print_report(report: Report, idle: str | None = None) -> None:
         )
     if report.stopped:
         out.print(f"[bold yellow]stopped:[/] {escape(report.stopped)}")
+    for name, why in sorted(report.waiting.items()):
+        out.print(f"[bold yellow]waiting:[/] {escape(name)}: {escape(why)}")
 
 
 CHAIN_NOTE = (

@@ -8,6 +8,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from turing.limits.periods import PeriodBudget, parse_budget
 from turing.limits.spec import (
     LimitKey,
     LimitSpecError,
@@ -33,14 +34,19 @@ class LimitsConfig(BaseModel):
         "actor:gpt" = ["500/min", "200000 tokens/min"]
         "workflow:job_skills" = "2000/day"
 
-    A rate is one spec or a list of them (several windows, requests and tokens together).
-    Errors name the key and the bad spec.
+        [limits.budget]                      # per UTC calendar period, all workers
+        "workflow:job_skills" = "5 USD/day"
+        "actor:gpt" = ["50 USD/month", "2000000 tokens/day"]
+
+    A rate is one spec or a list of them (several windows, requests and tokens together);
+    so is a budget (see `turing.limits.periods`). Errors name the key and the bad spec.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     concurrency: dict[str, int] = Field(default_factory=dict)
     rate: dict[str, list[str]] = Field(default_factory=dict)
+    budget: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("concurrency", mode="before")
     @classmethod
@@ -69,6 +75,41 @@ class LimitsConfig(BaseModel):
             except LimitSpecError as exc:
                 raise ValueError(f"{scope!r}: {exc}") from None
         return out
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _check_budget(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, list[str]] = {}
+        for scope, specs in value.items():
+            key = _scope(scope, out)
+            items = [specs] if isinstance(specs, str) else specs
+            try:
+                if not isinstance(items, list | tuple) or not items:
+                    raise LimitSpecError('expected a budget such as "5 USD/day" or a list of them')
+                parsed = [parse_budget(key, spec) for spec in items]
+                if len({(b.unit, b.period) for b in parsed}) < len(parsed):
+                    raise LimitSpecError("two budgets of the same unit over the same period")
+            except LimitSpecError as exc:
+                raise ValueError(f"{scope!r}: {exc}") from None
+            out[key] = [b.spec for b in parsed]
+        return out
+
+    def budgets(self) -> list[PeriodBudget]:
+        """Every configured period budget."""
+        return [
+            parse_budget(scope, spec)
+            for scope, specs in sorted(self.budget.items())
+            for spec in specs
+        ]
+
+    def budgets_for(
+        self, *, workflow: str | None = None, actor: str | None = None
+    ) -> list[PeriodBudget]:
+        """The period budgets one call spends from: global, its workflow's, its actor's."""
+        scopes = {"global", f"workflow:{workflow}", f"actor:{actor}"}
+        return [b for b in self.budgets() if b.scope in scopes]
 
     def keys(self) -> list[LimitKey]:
         """Every configured limit."""

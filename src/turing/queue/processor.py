@@ -174,6 +174,12 @@ class Processor:
                 if circuit is not None:  # the model host is unreachable: stop claiming
                     report.stopped = circuit_stop = circuit
                     report.circuit_open = True
+                for waiting, why in _budget_waits(finished):  # its tasks wait: claim others
+                    if waiting in names:
+                        report.waiting[waiting] = why
+                        names = [n for n in names if n != waiting]
+                        if not names:  # (an empty list would claim every workflow)
+                            remaining = 0
                     remaining = 0
                     await self._release_claimed(buffer)
                 if buffer and len(slots) < self.concurrency:
@@ -374,3 +380,13 @@ def _bindable(wf: Workflow, output: dict[str, Any]) -> dict[str, Any]:
 
 class _Rollback(Exception):
     pass
+def _budget_waits(done: list[Completion]) -> list[tuple[str, str]]:
+    """(workflow, why) of finished tasks a period budget had no room for: deferred until
+    it has (`ErrorKind.BUDGET_WAIT`); the drain claims no more of those workflows."""
+    return [
+        (item.task.workflow, item.result.errors[0].message)
+        for item in done
+        if item.result.errors and item.result.errors[0].kind == ErrorKind.BUDGET_WAIT
+    ]
+
+

@@ -89,6 +89,7 @@ class Report:
     duration_s: float = 0.0
     stopped: str | None = None
     circuit_open: bool = False  # stopped because a model host's circuit opened (it passes)
+    waiting: dict[str, str] = field(default_factory=dict)  # workflow -> the budget it waits for
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(t, attr)) for t in self.per_workflow.values())
@@ -184,6 +185,7 @@ class Report:
             "duration_s": round(self.duration_s, 3),
             "stopped": self.stopped,
             "circuit_open": self.circuit_open,
+            "waiting": dict(self.waiting),
         }
 
 

@@ -50,8 +50,9 @@ class Completion:
     @property
     def deferrable(self) -> bool:
         """The run did not fail on its own account: Turing's database failed (cache, shared
-        limits), the batch's budget had no room for its next call, or the model host's
-        circuit is open. The task goes back to pending with its attempt not counted."""
+        limits), the batch's budget (or a period budget) had no room for its next call, or
+        the model host's circuit is open. The task goes back to pending with its attempt
+        not counted."""
         errors = self.result.errors
         return not self.result.ok and bool(errors) and errors[0].kind in DEFERRED_KINDS
 
@@ -65,6 +66,7 @@ DEFERRED_KINDS = {
     ErrorKind.CIRCUIT_OPEN.value: 0.0,
 }
 STORE_FAULT_DELAY_S = DEFERRED_KINDS[ErrorKind.STORE.value]
+    ErrorKind.BUDGET_WAIT.value: 0.0,  # until the error's retry_after (the budget says when)
 
 
 @dataclass(frozen=True)
@@ -389,7 +391,10 @@ class Store:
         history = _entry(task, result, worker, status="failed", error=(kind, text))
         guarded = {"error": error[:2000], "now": now}
         if item.deferrable and not sink_error:
-            delay = DEFERRED_KINDS[result.errors[0].kind]
+            first = result.errors[0]
+            delay = DEFERRED_KINDS[first.kind]
+            if first.kind == ErrorKind.BUDGET_WAIT and first.retry_after is not None:
+                delay = first.retry_after  # the period's end, or a recheck
             guarded["not_before"] = now + delay
             return self._move(
                 tx,
