@@ -64,9 +64,9 @@ DEFERRED_KINDS = {
     ErrorKind.STORE.value: 5.0,
     ErrorKind.BUDGET_STOP.value: 0.0,
     ErrorKind.CIRCUIT_OPEN.value: 0.0,
+    ErrorKind.BUDGET_WAIT.value: 0.0,  # until the error's retry_after (the budget says when)
 }
 STORE_FAULT_DELAY_S = DEFERRED_KINDS[ErrorKind.STORE.value]
-    ErrorKind.BUDGET_WAIT.value: 0.0,  # until the error's retry_after (the budget says when)
 
 
 @dataclass(frozen=True)
