@@ -46,8 +46,8 @@ class ActorServices:
     limiter: Any = None
     hosts: HostSchedulers = field(default_factory=HostSchedulers)
     breakers: Breakers = field(default_factory=Breakers)
-
     budgets: Any = None
+
 
 class Project:
     def __init__(self, config: Config) -> None:
@@ -178,8 +178,8 @@ class Project:
             limits=lambda: shared if shared is not None and shared[1].keys() else None,
             host=host,
             breaker=breaker,
-        )
             budgets=services.budgets,
+        )
 
     @property
     def limits(self) -> LimitsConfig:

@@ -170,16 +170,16 @@ class Processor:
                     )
                     remaining = 0
                     await self._release_claimed(buffer)
-                circuit = None if report.stopped else _circuit_open(finished)
-                if circuit is not None:  # the model host is unreachable: stop claiming
-                    report.stopped = circuit_stop = circuit
-                    report.circuit_open = True
                 for waiting, why in _budget_waits(finished):  # its tasks wait: claim others
                     if waiting in names:
                         report.waiting[waiting] = why
                         names = [n for n in names if n != waiting]
                         if not names:  # (an empty list would claim every workflow)
                             remaining = 0
+                circuit = None if report.stopped else _circuit_open(finished)
+                if circuit is not None:  # the model host is unreachable: stop claiming
+                    report.stopped = circuit_stop = circuit
+                    report.circuit_open = True
                     remaining = 0
                     await self._release_claimed(buffer)
                 if buffer and len(slots) < self.concurrency:
@@ -372,14 +372,6 @@ def _circuit_open(done: list[Completion]) -> str | None:
     return None
 
 
-def _bindable(wf: Workflow, output: dict[str, Any]) -> dict[str, Any]:
-    """The output as a sink binds it: every field the contract declares is a parameter
-    (None when the answer left an optional one out), so `:field` never goes unbound."""
-    return {k: None for k in wf.output.fields} | output
-
-
-class _Rollback(Exception):
-    pass
 def _budget_waits(done: list[Completion]) -> list[tuple[str, str]]:
     """(workflow, why) of finished tasks a period budget had no room for: deferred until
     it has (`ErrorKind.BUDGET_WAIT`); the drain claims no more of those workflows."""
@@ -390,3 +382,5 @@ def _budget_waits(done: list[Completion]) -> list[tuple[str, str]]:
     ]
 
 
+class _Rollback(Exception):
+    pass
