@@ -111,6 +111,15 @@ class SimConfig:
       the usual combinations.
     * `bad_plans`: the first N answers to Turing's planner for each goal are invalid plans
       (a forward reference, a dangling reference), to exercise re-asks.
+    * `model_faults`: fault rates for one model (by its listed name), replacing `faults`
+      for that model: a small model that breaks the contract 30% of the time beside a large
+      one at 1% (the cascade benchmark).
+    * `capacity`: a hidden capacity (0: none). A request arriving while `capacity` requests
+      are in flight is answered 429 at once (with Retry-After), as a provider's overload
+      protection does. `knee`: past `knee` requests in flight (0: none), every admitted
+      request is slower in proportion (latency x in_flight / knee), as a saturated server
+      shares its compute: throughput stops growing at the knee, then requests fail past
+      `capacity`. Both count the requests in flight on this simulator, every model together.
     """
 
     seed: int = 0
@@ -128,6 +137,9 @@ class SimConfig:
     bad_plans: int = 0
     refuse_structured: tuple[str, ...] = ()
     refusal_status: int = 400
+    model_faults: dict[str, dict[str, float]] = field(default_factory=dict)
+    capacity: int = 0
+    knee: int = 0
 
     def __post_init__(self) -> None:
         odd = sorted(set(self.refuse_structured) - set(STRUCTURED_KINDS))
@@ -138,13 +150,12 @@ class SimConfig:
             )
         if not 400 <= self.refusal_status <= 599:
             raise ConfigError("refusal_status must be an HTTP error status (400-599)")
-        unknown = sorted(set(self.faults) - set(FAULT_KINDS))
-        if unknown:
-            raise ConfigError(
-                f"unknown fault kind(s) {', '.join(unknown)} (known: {', '.join(FAULT_KINDS)})"
-            )
-        if any(rate < 0 for rate in self.faults.values()) or self.fault_rate > 1 + 1e-9:
-            raise ConfigError(f"fault rates must be >= 0 and sum to <= 1, got {self.faults}")
+        for where, rates in [("faults", self.faults)] + [
+            (f"model_faults[{m!r}]", r) for m, r in self.model_faults.items()
+        ]:
+            _check_rates(where, rates)
+        if self.capacity < 0 or self.knee < 0:
+            raise ConfigError("capacity and knee must not be negative (0: none)")
         if self.bad_plans < 0:
             raise ConfigError("bad_plans must not be negative")
         if self.time_scale < 0 or self.swap_s < 0 or self.hang_s < 0 or self.models_resident < 0:
@@ -154,6 +165,17 @@ class SimConfig:
     def fault_rate(self) -> float:
         """The nominal share of faulty responses (before inapplicable faults fall away)."""
         return sum(self.faults.values())
+
+    def faults_for(self, model: str) -> dict[str, float]:
+        """The fault rates of `model` (its listed name): its own, else `faults`."""
+        return self.model_faults.get(model, self.faults)
+
+    def slowdown(self, in_flight: int) -> float:
+        """How much slower a request admitted with `in_flight` requests in flight (itself
+        included) is than one alone: 1 up to the knee, then in proportion."""
+        if self.knee <= 0 or in_flight <= self.knee:
+            return 1.0
+        return in_flight / self.knee
 
     def latency(self, model: str) -> ModelLatency:
         return self.models.get(model, self.default_latency)
@@ -188,6 +210,17 @@ class SimConfig:
             known = ", ".join(PROFILES)
             raise ConfigError(f"unknown simulator profile {name!r} (known: {known})") from None
         return base.with_(**overrides)
+
+
+def _check_rates(where: str, rates: dict[str, float]) -> None:
+    unknown = sorted(set(rates) - set(FAULT_KINDS))
+    if unknown:
+        raise ConfigError(
+            f"unknown fault kind(s) {', '.join(unknown)} in {where} "
+            f"(known: {', '.join(FAULT_KINDS)})"
+        )
+    if any(rate < 0 for rate in rates.values()) or sum(rates.values()) > 1 + 1e-9:
+        raise ConfigError(f"{where}: fault rates must be >= 0 and sum to <= 1, got {rates}")
 
 
 PROFILES: dict[str, SimConfig] = {

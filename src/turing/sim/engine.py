@@ -90,6 +90,8 @@ class Stats:
     completion_tokens: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
+    peak_in_flight: int = 0
+    over_capacity: int = 0  # 429s answered because `capacity` requests were in flight
 
 
 class Engine:
@@ -157,18 +159,26 @@ class Engine:
             self.stats.calls += 1
             self.stats.calls_by_model[self.canonical(call.model)] += 1
             self.stats.calls_by_endpoint[call.endpoint] += 1
+            full = 0 < cfg.capacity <= self.stats.in_flight  # the hidden capacity is used up
             self.stats.in_flight += 1
+            self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
+            slowdown = cfg.slowdown(self.stats.in_flight)
+            if full:
+                self.stats.over_capacity += 1
         fault_rng = random.Random(f"{cfg.seed}:fault:{key}:{n}")
         timing_rng = random.Random(f"{cfg.seed}:timing:{key}:{n}")
         answer_rng = random.Random(f"{cfg.seed}:answer:{key}:{call.seed}")
-        kind = faults.choose(cfg, fault_rng)
+        kind = faults.choose(cfg, fault_rng, self.canonical(call.model))
+        if full:
+            kind = "http_429"  # not counted as an injected fault: see `over_capacity`
         plan = Plan(call=call, key=key, fault=kind)
         plan.prompt_tokens = sum(
             estimate_tokens(prompt_text([m], ("system", "user", "assistant", "tool")))
             for m in call.messages
         )
         if kind in ("http_500", "http_429"):
-            self._count_fault(kind)
+            if not full:
+                self._count_fault(kind)
             return plan
         try:
             value = self.responder.respond(call.model, call.messages, schema, answer_rng)
@@ -200,10 +210,13 @@ class Engine:
             plan.done_reason = "length"
         plan.content = content
         lat = cfg.latency(self.canonical(call.model))
-        plan.ttft_s = lat.ttft_s * _jittered(lat.jitter, timing_rng)
+        plan.ttft_s = lat.ttft_s * _jittered(lat.jitter, timing_rng) * slowdown
         if lat.tokens_per_s > 0:
             plan.gen_s = (
-                plan.completion_tokens / lat.tokens_per_s * _jittered(lat.jitter, timing_rng)
+                plan.completion_tokens
+                / lat.tokens_per_s
+                * _jittered(lat.jitter, timing_rng)
+                * slowdown
             )
         with self._lock:
             self.stats.prompt_tokens += plan.prompt_tokens
@@ -285,6 +298,8 @@ class Engine:
                 "completion_tokens": s.completion_tokens,
                 "errors": dict(sorted(s.errors.items())),
                 "in_flight": s.in_flight,
+                "peak_in_flight": s.peak_in_flight,
+                "over_capacity": s.over_capacity,
             }
 
     def reset(self) -> None:

@@ -65,14 +65,15 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def choose(config: SimConfig, rng: random.Random) -> str | None:
-    """The fault kind for one response (by the configured rates), or None."""
-    if not config.faults:
+def choose(config: SimConfig, rng: random.Random, model: str = "") -> str | None:
+    """The fault kind for one response (by the rates configured for `model`), or None."""
+    rates = config.faults_for(model)
+    if not rates:
         return None
     u = rng.random()
     edge = 0.0
     for kind in FAULT_KINDS:
-        edge += config.faults.get(kind, 0.0)
+        edge += rates.get(kind, 0.0)
         if u < edge:
             return kind
     return None
