@@ -10,6 +10,7 @@ lease already ran out; either way the next beat sees it again if it is still our
 
 from __future__ import annotations
 
+from turing.store.browse import WorkerBeats
 from turing.store.db import Database
 from turing.store.store import Store, TaskRow, _task
 
@@ -25,8 +26,9 @@ class LeaseStore:
         to `lease_s` from now on the database's clock (as claims do: machines whose clocks
         disagree still agree on leases); how many there were."""
         with self.db.tx() as tx:
-            until = Store.now(tx) + lease_s
-            n: int = tx.x("extend_leases", owner=owner, until=until)
+            now = Store.now(tx)
+            n: int = tx.x("extend_leases", owner=owner, until=now + lease_s)
+            WorkerBeats(tx).beat(owner, lease_s, n, now)  # the dashboard's live workers
         return n
 
     def owned(self, owner: str) -> list[TaskRow]:
