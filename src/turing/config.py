@@ -24,6 +24,10 @@
     [limits]                                # per run (task) and per batch (turing run)
     batch_cost = 5.0
 
+    [observability]                         # OpenTelemetry traces (docs/operations.md)
+    tracing = "auto"                        # true: require turing[otel]; false: off
+    capture_content = false                 # prompts and answers on spans (opt-in)
+
 Errors say which file, line and key is wrong; unknown keys are errors, not ignored,
 because a misspelled key silently falling back to a default is how prompts go wrong.
 """
@@ -170,6 +174,17 @@ class Limits(LimitsConfig):
     batch_cost: float | None = Field(default=None, gt=0)
 
 
+class Observability(BaseModel):
+    """`[observability]`: traces go to the application's OpenTelemetry provider when the
+    API is installed ("auto"); `capture_content` puts prompts and answers on the spans
+    (None: as `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` says, else off)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracing: bool | Literal["auto"] = "auto"
+    capture_content: bool | None = None
+
+
 class Config(BaseModel):
     """Validated project configuration; `root` is the folder relative paths resolve against."""
 
@@ -180,6 +195,7 @@ class Config(BaseModel):
     providers: dict[str, ProviderTable] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     schedules: dict[str, ScheduleTable] = Field(default_factory=dict)
+    observability: Observability = Field(default_factory=Observability)
     root: Path = Path()
     source: str = "(defaults)"
 

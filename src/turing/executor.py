@@ -39,6 +39,7 @@ from turing.errors import (
 )
 from turing.grading import GRADE_SUFFIX, Grade, same_model_error
 from turing.limits.budget import Budget
+from turing.observe.events import NOOP, Observer
 from turing.repair import repair
 from turing.result import Attempt, ErrorKind, RunError, RunResult, StepResult
 from turing.scripts import ScriptContext, run_script
@@ -85,7 +86,8 @@ class RunLimits:
 
 
 class Executor:
-    """Runs workflows with the given actors; `settings` are passed to script contexts."""
+    """Runs workflows with the given actors; `settings` are passed to script contexts;
+    `observer` is told of each run, step and model call (traces; `NOOP`: nothing)."""
 
     def __init__(
         self,
@@ -93,9 +95,13 @@ class Executor:
         *,
         settings: Mapping[str, Any] | None = None,
         limits: RunLimits | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.limits = limits
-        self.resolve: ActorResolver = actors if callable(actors) else actors_from(actors)
+        self.observer = observer or NOOP
+        self.resolve: ActorResolver = _observed(
+            actors if callable(actors) else actors_from(actors), self.observer
+        )
         self.settings = dict(settings or {})
 
     def fingerprint(self, workflow: Workflow) -> str:
@@ -123,23 +129,28 @@ class Executor:
         dry_run: bool = False,
         fresh: bool = False,
         budget: Budget | None = None,
+        subject: str | None = None,
+        task_id: int | None = None,
     ) -> RunResult:
         """Run `workflow` on `inputs`. `fresh`: no answer comes from the response cache (a
         task that failed before is tried again: its cached answers are what failed). `budget`:
-        what the batch may still spend; each call's quote is reserved in it first."""
-        started = time.perf_counter()
-        result = RunResult(
-            workflow.name, workflow.version, self.fingerprint(workflow), dry_run=dry_run
-        )
-        run = _Run(self, workflow, dict(inputs), result, dry_run)
-        run.fresh = fresh
-        run.budget = budget
-        try:
-            result.output = await run.execute()
-        except _StepFailed as failed:
-            result.status = "failed"
-            result.errors.append(failed.error)
-        result.duration_s = time.perf_counter() - started
+        what the batch may still spend; each call's quote is reserved in it first.
+        `subject` and `task_id` (the queue's) only label what the observer is told."""
+        with self.observer.task(workflow.name, workflow.version, subject, task_id) as ended:
+            started = time.perf_counter()
+            result = RunResult(
+                workflow.name, workflow.version, self.fingerprint(workflow), dry_run=dry_run
+            )
+            run = _Run(self, workflow, dict(inputs), result, dry_run)
+            run.fresh = fresh
+            run.budget = budget
+            try:
+                result.output = await run.execute()
+            except _StepFailed as failed:
+                result.status = "failed"
+                result.errors.append(failed.error)
+            result.duration_s = time.perf_counter() - started
+            ended(result)
         return result
 
 
@@ -275,10 +286,11 @@ class _Run:
         self.result.steps.append(record)
         started = time.perf_counter()
         try:
-            if isinstance(cs.step, LLMStep):
-                value = await self.llm(cs, cs.step, variables, record)
-            else:
-                value = await self.script(cs, cs.step, variables, record)
+            with self.executor.observer.step(self.workflow.name, cs.name, cs.step.kind):
+                if isinstance(cs.step, LLMStep):
+                    value = await self.llm(cs, cs.step, variables, record)
+                else:
+                    value = await self.script(cs, cs.step, variables, record)
         except _StepFailed:
             record.status = "failed"
             raise
@@ -683,6 +695,14 @@ async def _remember(actor: Remembers, request: ModelRequest, response: ModelResp
         await actor.accepted(request, response)
     except Exception as exc:
         log.warning("could not cache an answer (%s: %s)", type(exc).__name__, exc)
+
+
+def _observed(resolve: ActorResolver, observer: Observer) -> ActorResolver:
+    """The resolver, its actors given to the observer (which may wrap them to trace each
+    call); unobserved, the resolver itself: nothing added to a call."""
+    if observer is NOOP:
+        return resolve
+    return lambda ref: observer.actor(resolve(ref))
 
 
 def _quote(request: ModelRequest) -> Usage:

@@ -33,6 +33,7 @@ from turing.compat import problems as compat_problems
 from turing.contracts import Contract
 from turing.errors import TuringError
 from turing.executor import Executor
+from turing.observe import Observer, combine, tracing_from
 from turing.project import ActorServices, Project
 from turing.queue.processor import OnResult, Processor
 from turing.queue.report import BatchLimits, Discovery, Report, WorkflowTally
@@ -128,9 +129,12 @@ class Orchestrator:
         limiter: Any = None,
         shared_hosts: Any = None,
         completion_patience_s: float | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if lease_s <= 0:
             raise ValueError("the lease must be positive")
+        # told of completed tasks and reclaims (metrics); by default the executor's
+        self.observer = observer or executor.observer
         self.registry = registry
         self.executor = executor
         self._store = store
@@ -153,6 +157,7 @@ class Orchestrator:
                 lease_s=lease_s,
                 batch_limits=self.batch_limits,
                 completion_patience_s=completion_patience_s,
+                observer=self.observer,
             )
 
     @classmethod
@@ -160,7 +165,8 @@ class Orchestrator:
         cls, project: Project, *, use_cache: bool = True, **kwargs: Any
     ) -> Orchestrator:
         """Open the project's database, build what its actors share (response cache,
-        shared limiter, model-host coordination) and hand them to a new executor."""
+        shared limiter, model-host coordination) and hand them to a new executor.
+        `observer=` (metrics, say) is combined with the tracing `[observability]` asks for."""
         store = open_store(project.config.database_url())
         orch_id = kwargs.get("worker_id") or default_worker_id()
         kwargs["worker_id"] = orch_id
@@ -183,7 +189,10 @@ class Orchestrator:
         kwargs.setdefault("shared_hosts", hosts)
         limits = project.config.limits
         kwargs.setdefault("batch_limits", BatchLimits(limits.batch_tokens, limits.batch_cost))
-        return cls(project.registry, project.executor(services), store, **kwargs)
+        observer = combine(kwargs.get("observer"), tracing_from(project.config.observability))
+        observer.watch(store, services.breakers)
+        kwargs["observer"] = observer
+        return cls(project.registry, project.executor(services, observer), store, **kwargs)
 
     @classmethod
     def from_config(cls, path: Path | str | None = None, **kwargs: Any) -> Orchestrator:

@@ -29,6 +29,7 @@ from turing.config import ActorTable, Config, find_config, load_config
 from turing.errors import ActorError, ConfigError, TuringError, WorkflowDefinitionError
 from turing.executor import Executor, RunLimits
 from turing.limits.config import LimitsConfig
+from turing.observe.events import Observer
 from turing.registry import Registry
 from turing.workflow import Workflow
 
@@ -190,9 +191,12 @@ class Project:
             self._limits = (len(self.registry), self.config.limits.with_workflows(declared))
         return self._limits[1]
 
-    def executor(self, services: ActorServices | None = None) -> Executor:
+    def executor(
+        self, services: ActorServices | None = None, observer: Observer | None = None
+    ) -> Executor:
         """An executor whose actors use `services` (built first by the caller: the
-        orchestrator gives the database's cache, limiter and host coordination)."""
+        orchestrator gives the database's cache, limiter and host coordination), telling
+        `observer` of its runs (traces)."""
         limits = self.config.limits
         if services is None:
             resolve = self.resolve_actor
@@ -206,6 +210,7 @@ class Project:
             resolve,
             settings=self.settings(),
             limits=RunLimits(limits.run_tokens, limits.run_cost),
+            observer=observer,
         )
 
     def settings(self) -> Mapping[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 from turing.errors import StoreError
 from turing.executor import Executor
 from turing.limits.budget import Budget
+from turing.observe.events import NOOP, Observer
 from turing.queue.report import BatchLimits, Report
 from turing.registry import Registry
 from turing.result import ErrorKind, RunResult
@@ -38,7 +39,8 @@ OnResult = Callable[[TaskRow | None, RunResult, str], None]
 
 
 class Processor:
-    """Claims, executes and completes tasks of a registry's workflows for one owner."""
+    """Claims, executes and completes tasks of a registry's workflows for one owner;
+    `observer` is told of each completed task and each reclaim (metrics)."""
 
     def __init__(
         self,
@@ -53,9 +55,11 @@ class Processor:
         completion_patience_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if lease_s <= 0:
             raise ValueError("the lease must be positive")
+        self.observer = observer or NOOP
         self.registry = registry
         self.executor = executor
         self.store = store
@@ -261,6 +265,7 @@ class Processor:
             workflows=names,
             lease_s=self.lease_s,
             task_ids=task_ids,
+            on_reclaimed=self.observer.reclaimed,
         )
 
     async def _release_claimed(self, buffer: deque[TaskRow]) -> None:
@@ -281,7 +286,10 @@ class Processor:
     async def _one(self, task: TaskRow, budget: Budget | None = None) -> Completion:
         wf = self.registry.get(task.workflow)
         # a task tried before failed: its cached answers are what failed, ask afresh
-        result = await self.executor.run(wf, task.input, fresh=task.attempts > 1, budget=budget)
+        result = await self.executor.run(
+            wf, task.input, fresh=task.attempts > 1, budget=budget, subject=task.subject,
+            task_id=task.id,
+        )  # fmt: skip
         sink, output = wf.sink, result.output
 
         def write(tx: Any) -> None:
@@ -302,6 +310,7 @@ class Processor:
         outcomes = await asyncio.to_thread(self.complete, done)
         for item, outcome in zip(done, outcomes, strict=True):
             report.add(item.result, outcome)
+            self.observer.finished(item.task, item.result, outcome)
             if on_result is not None:
                 on_result(item.task, item.result, outcome)
 

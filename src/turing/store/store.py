@@ -238,22 +238,26 @@ class Store:
         workflows: Sequence[str] | None = None,
         lease_s: float = 600,
         task_ids: Sequence[int] | None = None,
+        on_reclaimed: Callable[[int], None] | None = None,
     ) -> list[TaskRow]:
-        """Atomically take up to `limit` pending tasks (expired leases are reclaimed first);
-        with `task_ids`, only those (a plan step claims its own tasks). The lease runs from
-        the database's clock read inside the transaction, so however long the claim waited
-        (pool, lock, a paused process), it commits a lease of `lease_s` from now."""
+        """Atomically take up to `limit` pending tasks (expired leases are reclaimed first,
+        and `on_reclaimed` told how many once committed); with `task_ids`, only those (a
+        plan step claims its own tasks). The lease runs from the database's clock read
+        inside the transaction, so however long the claim waited (pool, lock, a paused
+        process), it commits a lease of `lease_s` from now."""
         with self.db.tx() as tx:
             tx.one("set_lock_timeout", timeout=LOCK_TIMEOUT)
             if self._before_claim is not None:
                 self._before_claim()
             now = self.now(tx)
             lease = {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
-            tx.x("reclaim_expired", now=now)
+            reclaimed = tx.x("reclaim_expired", now=now)
             if task_ids is not None:
                 rows = tx.q("claim_task_ids", ids=list(task_ids), **lease)
             else:
                 rows = tx.q("claim_tasks", **lease, **_filter(workflows))
+        if reclaimed > 0 and on_reclaimed is not None:
+            on_reclaimed(reclaimed)
         rows.sort(key=lambda r: (-r["priority"], r["id"]))
         return [_task(r) for r in rows]
 
