@@ -200,10 +200,11 @@ EXIT_STOPPED = 3
 
 def run_exit_code(report: Report) -> int:
     """0: everything processed succeeded (or there was nothing to do). 3: stopped early by a
-    budget or an open circuit breaker (work is left). 1: some task did not succeed (failed,
-    scheduled for a retry, deferred by a database fault) or a source failed. So cron and CI
+    budget (a period budget's work waits for room) or an open circuit breaker (work is
+    left). 1: some task did not succeed (failed, scheduled for a retry, deferred by a
+    database fault) or a source failed. So cron and CI
     notice a run that did not do its job, even when every task failed transiently."""
-    if report.stopped:
+    if report.stopped or report.waiting:  # a period budget is full: its work waits
         return EXIT_STOPPED
     unfinished = report.failed + report.total("retrying") + report.deferred
     if unfinished or any(d.error for d in report.discovered):
@@ -309,6 +310,14 @@ def nothing_done(orch: Orchestrator, names: list[str] | None, report: Report) ->
         parts.append(f"{q.pending} pending (not claimable by this run's workflows?)")
     if q.failed:
         parts.append(f"{q.failed} failed (turing history --failed; turing retry --failed)")
+    if q.review:
+        parts.append(f"{q.review} held for review (turing review list)")
+    if q.submitted:
+        parts.append(f"{q.submitted} inside a provider batch (turing batches list)")
+    paused = [r["workflow"] for r in OpsStore(orch.store.db).paused()]
+    paused = [w for w in paused if not names or w in names]
+    if paused and (q.pending or q.waiting_retry):
+        parts.append(f"paused: {', '.join(paused)} (turing resume NAME)")
     broken = [d.workflow for d in report.discovered if d.error]
     if broken:
         parts.append(f"the source of {', '.join(broken)} failed")

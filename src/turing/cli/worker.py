@@ -13,6 +13,7 @@ from rich.table import Table
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json
 from turing.cli.orchestrate import JsonOpt, WorkflowOpt, _names, _orchestrator, print_report
+from turing.limits.spending import BudgetState, PeriodBudgets
 from turing.orchestrator import Orchestrator
 from turing.schedules import Schedule, last_ticks, schedules_from_config, when
 from turing.stats import (
@@ -272,7 +273,8 @@ def stats(
     as_json: JsonOpt = False,
 ) -> None:
     """Throughput, latency p50/p95/p99 per step and actor, failures, retries, repairs, tokens
-    and cost over a window of history.
+    and cost over a window of history; and each [limits.budget] in its current period
+    (spent, held by calls in flight, limit).
 
     Example: turing stats --since 7d --workflow job_skills   (or: turing stats --timeouts)
     """
@@ -286,6 +288,7 @@ def stats(
         names = _history_names(orch, workflow)
         numbers = collect_stats(orch.store, since=start, until=now, workflows=names)
         advice = timeout_advice(numbers, orch.registry, _actor_timeout) if timeouts else []
+        budgets = _budget_states(orch)
     finally:
         orch.close()
     if timeouts:
@@ -302,9 +305,40 @@ def stats(
         _print_timeouts(advice, numbers, since)
         return
     if as_json:
-        _print_json(numbers.as_dict())
+        _print_json(numbers.as_dict() | {"budgets": [b.as_dict() for b in budgets]})
     else:
         _print_stats(numbers, since)
+        _print_budgets(budgets)
+
+
+def _budget_states(orch: Orchestrator) -> list[BudgetState]:
+    """Each configured period budget in its current period, read from the database."""
+    configured = state.project().config.limits.budgets()
+    if not configured:
+        return []
+    return PeriodBudgets(orch.store.db, configured, holder="stats").states()
+
+
+def _print_budgets(budgets: list[BudgetState]) -> None:
+    if not budgets:
+        return
+    table = Table("budget", "limit", "period (UTC)", "spent", "held", "left", title="budgets")
+    for b in budgets:
+        usd = b.budget.unit == "USD"
+        spent, held, left = (
+            f"{v:.4f}" if usd else f"{v:,.0f}"
+            for v in (b.spent, b.held, max(0.0, b.budget.amount - b.spent - b.held))
+        )
+        full = b.spent + b.held >= b.budget.amount
+        table.add_row(
+            escape(b.budget.scope),
+            b.budget.spec,
+            f"{when(b.period_start)} to {when(b.period_end)}",
+            spent,
+            held,
+            left + (" [yellow](full: work waits)[/]" if full else ""),
+        )
+    state.out.print(table)
 
 
 def _history_names(orch: Orchestrator, workflows: list[str] | None) -> list[str] | None:

@@ -129,8 +129,9 @@ class PeriodBudgets:
                 start, end = budget.bounds(now)
                 spent, held = tx.lock(budget.key, start, now)
                 needed = amount_of(budget, quote)
-                if spent + held + needed > budget.amount:
-                    alone = spent + needed > budget.amount  # only the next period has room
+                limit = budget.amount * (1 + 1e-9)  # 0.1 + 0.2 > 0.3 in floating point
+                if spent + held + needed > limit:
+                    alone = spent + needed > limit  # only the next period has room
                     until = end if alone else min(end, now + self.recheck_s)
                     return Refusal(budget, start, spent, held, needed, until)
                 parts.append((budget, start, needed))

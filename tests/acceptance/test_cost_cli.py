@@ -1,0 +1,99 @@
+"""The cost commands as a user runs them: `turing estimate` before spending, a period budget
+that makes work wait (not fail) in `turing run`, and `turing stats` showing the budget."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from acceptance.conftest import Runner, rows
+
+FLOWS = textwrap.dedent(
+    """
+    import json
+    from pydantic import BaseModel
+    from turing import FakeModel, LLMStep, ModelResponse, Sink, Source, Usage, Workflow
+
+    class In(BaseModel):
+        item_id: int
+        text: str
+
+    class Out(BaseModel):
+        item_id: int
+        label: str
+
+    def answer(request):
+        out = {"item_id": request.variables["item_id"], "label": "short"}
+        return ModelResponse(json.dumps(out), Usage(20, 10, 1, 0.1), "priced")
+
+    class Priced(FakeModel):
+        def quote(self, request):
+            return Usage(20, 10, 1, 0.1)
+
+    ACTORS = {"priced": Priced(answer)}
+
+    label = Workflow(
+        "label",
+        input=In,
+        output=Out,
+        subject_key="item_id",
+        source=Source(sql="SELECT item_id, text FROM items i WHERE NOT EXISTS "
+                          "(SELECT 1 FROM labels l WHERE l.item_id = i.item_id)"),
+        sink=Sink.sql("INSERT INTO labels (item_id, label) VALUES (:item_id, :label)"),
+        steps=[LLMStep("label", prompt="Label item {{ item_id }}: {{ text }}", actor="m")],
+    )
+    """
+)
+
+
+@pytest.fixture
+def cost_project(tmp_path: Path) -> Path:
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (item_id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+        conn.execute("CREATE TABLE labels (item_id INTEGER PRIMARY KEY, label TEXT NOT NULL)")
+        conn.executemany(
+            "INSERT INTO items VALUES (?, ?)",
+            [(i, " ".join(["word"] * (10 * i))) for i in range(1, 11)],
+        )
+    (tmp_path / "flows.py").write_text(FLOWS)
+    (tmp_path / "turing.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [project]
+            database = "sqlite:///{db}"
+            workflows = ["flows"]
+
+            [actors]
+            m = "priced"
+
+            [limits.budget]
+            "workflow:label" = "0.3 USD/day"
+            """
+        )
+    )
+    return tmp_path
+
+
+def test_a_full_budget_makes_work_wait_and_stats_shows_it(
+    cost_project: Path, turing: Runner
+) -> None:
+    ran = turing("run", "--json", "--concurrency", "1", cwd=cost_project)
+    report = json.loads(ran.out)
+    assert ran.code == 3, ran.err  # stopped by a budget: work is left, nothing failed
+    assert report["succeeded"] == 3 and report["failed"] == 0  # 0.3 USD at 0.1 a call
+    assert "0.3 USD/day" in report["waiting"]["label"]
+    url = f"sqlite:///{cost_project / 'app.db'}"
+    left = rows(url, "SELECT status, attempts FROM turing_tasks WHERE status <> 'succeeded'")
+    assert len(left) == 7 and {(r["status"], r["attempts"]) for r in left} == {("pending", 0)}
+    stats = turing("stats", "--json", cwd=cost_project)
+    assert stats.code == 0, stats.err
+    [budget] = json.loads(stats.out)["budgets"]
+    assert budget["scope"] == "workflow:label" and budget["limit"] == 0.3
+    assert budget["spent"] == pytest.approx(0.3) and budget["held"] == 0
+    text = turing("stats", cwd=cost_project)
+    assert "workflow:label" in text.out and "0.3 USD/day" in text.out and "full" in text.out
