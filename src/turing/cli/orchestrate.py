@@ -310,14 +310,6 @@ def nothing_done(orch: Orchestrator, names: list[str] | None, report: Report) ->
         parts.append(f"{q.pending} pending (not claimable by this run's workflows?)")
     if q.failed:
         parts.append(f"{q.failed} failed (turing history --failed; turing retry --failed)")
-    if q.review:
-        parts.append(f"{q.review} held for review (turing review list)")
-    if q.submitted:
-        parts.append(f"{q.submitted} inside a provider batch (turing batches list)")
-    paused = [r["workflow"] for r in OpsStore(orch.store.db).paused()]
-    paused = [w for w in paused if not names or w in names]
-    if paused and (q.pending or q.waiting_retry):
-        parts.append(f"paused: {', '.join(paused)} (turing resume NAME)")
     broken = [d.workflow for d in report.discovered if d.error]
     if broken:
         parts.append(f"the source of {', '.join(broken)} failed")
