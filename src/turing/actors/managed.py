@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from turing.actors.adaptive import AdaptiveLimit
 from turing.actors.affinity import HostScheduler
 from turing.actors.base import Actor, ModelRequest, ModelResponse, Usage, estimate_tokens
 from turing.actors.breaker import CIRCUIT_OPEN, CircuitBreaker
@@ -98,8 +99,10 @@ class ManagedActor:
         host: HostScheduler | None = None,
         breaker: CircuitBreaker | None = None,
         budgets: PeriodBudgets | None = None,
+        adaptive: AdaptiveLimit | None = None,
     ) -> None:
         self.host = host  # model-affinity scheduling of the calls to this actor's host
+        self.adaptive = adaptive  # the host's adaptive concurrency (`concurrency="adaptive"`)
         self.breaker = breaker  # the host's circuit: an unreachable host is not called
         self.budgets = budgets  # period budgets (turing.limits.spending.PeriodBudgets)
         self.inner = inner
@@ -279,9 +282,23 @@ class ManagedActor:
     async def _bounded(self, request: ModelRequest) -> ModelResponse:
         semaphore = self._semaphore()
         if semaphore is None:
-            return await self._on_host(request)
+            return await self._adapted(request)
         async with semaphore:
+            return await self._adapted(request)
+
+    async def _adapted(self, request: ModelRequest) -> ModelResponse:
+        """Under the host's adaptive limit when there is one: each try's outcome (a 429,
+        503 or timeout; or its latency) tells the limit how much the host takes."""
+        if self.adaptive is None:
             return await self._on_host(request)
+        async with self.adaptive.slot() as call:
+            try:
+                response = await self._on_host(request)
+            except ActorError as exc:
+                call.failed(exc)
+                raise
+            call.succeeded()
+            return response
 
     async def _on_host(self, request: ModelRequest) -> ModelResponse:
         """Wait for the host's turn (not counted in the timeout), then call."""

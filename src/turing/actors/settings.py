@@ -42,6 +42,9 @@ class ActorSettings:
     Prices are per million tokens. `structured` is the OpenAI-compatible output mode (see
     `STRUCTURED_MODES`): "auto" negotiates it per server and model (the strongest the server
     takes, see `turing.providers.openai`); any other value is sent as it is, never changed.
+    `concurrency = "adaptive"` shares an AIMD limit per host among the actors that call it
+    (see `turing.actors.adaptive`), `max_concurrency` its ceiling; "fixed" (default): only
+    `max_concurrency`.
     Ollama's `num_ctx`, `keep_alive` and `options` (any Ollama option, e.g. top_k) are sent
     with every call; `extra_body` is merged into an OpenAI-compatible request's JSON body
     (server-specific knobs: vLLM's guided decoding, llama.cpp's grammar, top_k ...).
@@ -67,6 +70,7 @@ class ActorSettings:
     extra_body: dict[str, Any] = field(default_factory=dict)
     context_tokens: int | None = None
     on_overflow: str = "fail"
+    concurrency: str = "fixed"
 
     @classmethod
     def parse(cls, spec: str, **overrides: Any) -> ActorSettings:
