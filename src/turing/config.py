@@ -12,7 +12,7 @@
     [actors.local_qwen]                     # a model with its settings
     spec = "ollama:qwen2.5:7b"
     price_input = 0.0                       # per million tokens
-    max_concurrency = 4
+    max_concurrency = 4                     # with concurrency = "adaptive": the ceiling
 
     [providers.ollama]                      # TURING_PROVIDER_OLLAMA_URL
     base_url = "http://127.0.0.1:11434"
@@ -96,6 +96,11 @@ class ActorTable(BaseModel):
         "fails or is warned of (on_overflow); Ollama gets it as num_ctx",
     )
     on_overflow: Literal["fail", "warn"] = "fail"
+    concurrency: Literal["fixed", "adaptive"] = Field(
+        default="fixed",
+        description='"adaptive": find how many calls the host takes (AIMD per base URL, '
+        "shared by the actors calling it), max_concurrency the ceiling (default 64)",
+    )
 
 
 class ProviderTable(BaseModel):

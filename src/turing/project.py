@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from turing import providers
+from turing.actors.adaptive import AdaptiveLimits
 from turing.actors.affinity import HostSchedulers
 from turing.actors.base import Actor
 from turing.actors.breaker import Breakers
@@ -47,6 +48,7 @@ class ActorServices:
     limiter: Any = None
     hosts: HostSchedulers = field(default_factory=HostSchedulers)
     breakers: Breakers = field(default_factory=Breakers)
+    adaptive: AdaptiveLimits = field(default_factory=AdaptiveLimits)  # per host, on demand
     budgets: Any = None
 
 
@@ -132,9 +134,7 @@ class Project:
             module_actor = self._actors[spec]
             if services.limiter is None and services.budgets is None:
                 return module_actor
-            return LimitedActor(
-                module_actor, ref, services.limiter, self.limits, services.budgets
-            )
+            return LimitedActor(module_actor, ref, services.limiter, self.limits, services.budgets)
         if ":" not in spec:
             offered = ", ".join(sorted(self._actors)) or "none"
             if ref not in self.config.actors:
@@ -180,6 +180,9 @@ class Project:
             host=host,
             breaker=breaker,
             budgets=services.budgets,
+            adaptive=services.adaptive.get(settings.url, settings.max_concurrency)
+            if settings.concurrency == "adaptive"
+            else None,
         )
 
     @property

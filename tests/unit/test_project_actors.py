@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from turing import ActorError, ConfigError, FakeModel, Message, ModelRequest, Project
+from turing.actors.adaptive import DEFAULT_CEILING
 from turing.actors.affinity import DEFAULT_MAX_WAIT_S
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
@@ -230,3 +231,54 @@ def test_max_wait_s_of_a_provider(
 def test_max_wait_s_errors(tmp_path: Path, table: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         project(tmp_path, f"[providers.fakeprov]\n{table}\n")
+
+
+# -- concurrency = "adaptive": the host's adaptive limit, shared by its actors --------------
+
+ADAPTIVE_TOML = """
+[actors.small]
+spec = "fakeprov:small"
+base_url = "http://127.0.0.1:9001"
+concurrency = "adaptive"
+max_concurrency = 8
+
+[actors.large]
+spec = "fakeprov:large"
+base_url = "http://127.0.0.1:9001/v1"
+concurrency = "adaptive"
+max_concurrency = 24
+
+[actors.elsewhere]
+spec = "fakeprov:other"
+base_url = "http://127.0.0.1:9002"
+concurrency = "adaptive"
+
+[actors.fixed]
+spec = "fakeprov:fixed"
+base_url = "http://127.0.0.1:9001"
+max_concurrency = 4
+"""
+
+
+def test_adaptive_actors_share_their_hosts_limit(
+    tmp_path: Path,
+    fake_provider: list[ActorSettings],
+) -> None:
+    p = project(tmp_path, ADAPTIVE_TOML)
+    small, large = p.resolve_actor("small"), p.resolve_actor("large")
+    other, fixed = p.resolve_actor("elsewhere"), p.resolve_actor("fixed")
+    assert isinstance(small, ManagedActor) and isinstance(large, ManagedActor)
+    assert isinstance(other, ManagedActor) and isinstance(fixed, ManagedActor)
+    assert small.adaptive is not None and small.adaptive is large.adaptive
+    assert small.adaptive.ceiling == 24  # the larger max_concurrency of the host's actors
+    assert other.adaptive is not None and other.adaptive is not small.adaptive
+    assert other.adaptive.ceiling == DEFAULT_CEILING
+    assert fixed.adaptive is None
+
+
+def test_a_misspelled_concurrency_is_a_config_error(
+    tmp_path: Path,
+    fake_provider: list[ActorSettings],
+) -> None:
+    with pytest.raises(ConfigError, match="concurrency"):
+        project(tmp_path, '[actors.x]\nspec = "fakeprov:m"\nconcurrency = "adaptiv"\n')
