@@ -14,6 +14,7 @@ from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json
 from turing.cli.orchestrate import JsonOpt, WorkflowOpt, _names, _orchestrator, print_report
 from turing.limits.spending import BudgetState, PeriodBudgets
+from turing.observe.metrics import Metrics, MetricsServer
 from turing.orchestrator import Orchestrator
 from turing.schedules import Schedule, last_ticks, schedules_from_config, when
 from turing.stats import (
@@ -43,7 +44,7 @@ def _log(message: str) -> None:
     state.err.print(f"[dim]{stamp}[/] {escape(message)}", highlight=False)
 
 
-def _startup(worker: Worker, orch: Orchestrator, url: str) -> None:
+def _startup(worker: Worker, orch: Orchestrator, url: str, metrics: str | None = None) -> None:
     err = state.err
     err.print(f"[bold]turing worker[/] {escape(worker.worker_id)}")
     err.print(f"  database     {escape(_redacted(url))}")
@@ -74,6 +75,8 @@ def _startup(worker: Worker, orch: Orchestrator, url: str) -> None:
                 f"{label}{escape(s.name)}: {escape(s.describe())}; "
                 f"next {when(s.next_tick(now), s.timezone)}{escape(seen)}"
             )
+    if metrics is not None:
+        err.print(f"  metrics      {escape(metrics)}")
     err.print("  stop with Ctrl-C or SIGTERM (twice: exit at once)")
 
 
@@ -115,6 +118,18 @@ def worker(
     idle: Annotated[
         float, typer.Option("--idle", help="Seconds to wait before looking again when idle.")
     ] = 1.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics while the worker runs "
+            "(needs turing[metrics]; 0: any free port, printed at start).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option("--metrics-host", help="Address the metrics endpoint listens on."),
+    ] = "127.0.0.1",
     as_json: JsonOpt = False,
 ) -> None:
     r"""Run until stopped: fire schedules, claim and process queued work, heartbeat leases.
@@ -123,7 +138,7 @@ def worker(
     once however many workers run. SIGINT/SIGTERM: stop claiming, let in-flight tasks
     finish within --grace, release the rest; a second signal exits at once.
 
-    Example: turing worker --concurrency 16 --workflow job_skills --grace 60
+    Example: turing worker --concurrency 16 --workflow job_skills --grace 60 --metrics-port 9464
     """
     if concurrency < 1:
         raise UsageProblem("--concurrency must be at least 1")
@@ -131,10 +146,16 @@ def worker(
         raise UsageProblem("--lease must be positive")
     if grace < 0 or idle <= 0:
         raise UsageProblem("--grace must be at least 0 and --idle positive")
+    if metrics_port is not None and not 0 <= metrics_port <= 65535:
+        raise UsageProblem(f"--metrics-port {metrics_port}: a port is 0 to 65535")
     project = state.project()
     schedules: list[Schedule] = schedules_from_config(project.config)
-    orch = _orchestrator(concurrency, lease_s=lease)
+    metrics = Metrics() if metrics_port is not None else None  # before: it counts from start
+    orch = _orchestrator(concurrency, lease_s=lease, observer=metrics)
+    server: MetricsServer | None = None
     try:
+        if metrics is not None and metrics_port is not None:
+            server = _serve(metrics, metrics_port, metrics_host)
         w = Worker(
             orch,
             schedules=schedules,
@@ -143,14 +164,26 @@ def worker(
             idle_s=idle,
             log=_log,
         )
-        _startup(w, orch, project.config.database_url())
+        url = f"http://{metrics_host}:{server.port}/metrics" if server is not None else None
+        _startup(w, orch, project.config.database_url(), url)
         summary = w.run(install_signals=True)
     finally:
+        if server is not None:
+            server.close()
         orch.close()
     if as_json:
         _print_json(summary.as_dict())
     else:
         _summary(summary)
+
+
+def _serve(metrics: Metrics, port: int, host: str) -> MetricsServer:
+    try:
+        return metrics.serve(port, host)
+    except OSError as exc:
+        raise UsageProblem(
+            f"--metrics-port {port} --metrics-host {host}: cannot listen ({exc.strerror or exc})"
+        ) from None
 
 
 # -------------------------------------------------------------------------- stats
