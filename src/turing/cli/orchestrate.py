@@ -18,6 +18,7 @@ from rich.text import Text
 
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json, _read_input
+from turing.observe import Observer
 from turing.orchestrator import DEFAULT_LEASE_S, BatchLimits, Discovery, Orchestrator, Report
 from turing.result import RunResult
 from turing.store.db import connect
@@ -48,6 +49,7 @@ def _orchestrator(
     max_tokens: int | None = None,
     max_cost: float | None = None,
     lease_s: float = DEFAULT_LEASE_S,
+    observer: Observer | None = None,
 ) -> Orchestrator:
     project = state.project()
     limits = project.config.limits
@@ -61,6 +63,7 @@ def _orchestrator(
         concurrency=concurrency,
         batch_limits=batch,
         lease_s=lease_s,
+        observer=observer,
     )
 
 
@@ -178,11 +181,6 @@ def run(
     )
     try:
         names = _names(orch, workflow)
-        found = None
-        if dry_run:  # what the whole backlog would cost, next to what the sample did
-            from turing.cli.cost import backlog_estimate
-
-            found = backlog_estimate(orch, names)
         report = run_with_progress(orch, max_tasks, dry_run, names, discover_, as_json)
         idle = None
         if report.processed == 0 and not report.dry_run:
@@ -191,16 +189,10 @@ def run(
         orch.close()
     code = run_exit_code(report)
     if as_json:
-        extra: dict[str, Any] = {"idle": idle} if idle is not None else {}
-        if found is not None:
-            extra["estimate"] = found.as_dict()
+        extra = {"idle": idle} if idle is not None else {}
         _print_json(report.as_dict() | extra | {"exit_code": code})
     else:
         print_report(report, idle)
-        if found is not None:
-            from turing.cli.cost import print_estimate
-
-            print_estimate(found, title="estimate of the whole pending backlog")
     if code:
         raise typer.Exit(code)
 
