@@ -181,6 +181,11 @@ def run(
     )
     try:
         names = _names(orch, workflow)
+        found = None
+        if dry_run:  # what the whole backlog would cost, next to what the sample did
+            from turing.cli.cost import backlog_estimate
+
+            found = backlog_estimate(orch, names)
         report = run_with_progress(orch, max_tasks, dry_run, names, discover_, as_json)
         idle = None
         if report.processed == 0 and not report.dry_run:
@@ -189,10 +194,16 @@ def run(
         orch.close()
     code = run_exit_code(report)
     if as_json:
-        extra = {"idle": idle} if idle is not None else {}
+        extra: dict[str, Any] = {"idle": idle} if idle is not None else {}
+        if found is not None:
+            extra["estimate"] = found.as_dict()
         _print_json(report.as_dict() | extra | {"exit_code": code})
     else:
         print_report(report, idle)
+        if found is not None:
+            from turing.cli.cost import print_estimate
+
+            print_estimate(found, title="estimate of the whole pending backlog")
     if code:
         raise typer.Exit(code)
 
