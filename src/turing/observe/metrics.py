@@ -68,6 +68,7 @@ class Metrics(Observer):
         self._queue_ttl_s = queue_ttl_s
         self._clock = clock
         self._watched = False
+        self._children: dict[tuple[Any, ...], Any] = {}
         r = self.registry
         counter, histogram = prom.Counter, prom.Histogram
         self.tasks = counter(
@@ -116,33 +117,41 @@ class Metrics(Observer):
         )  # fmt: skip
 
     # ---------------------------------------------------------------- events
+    def _of(self, metric: Any, *labels: str) -> Any:
+        """The child of `metric` with `labels` (remembered: labels() costs a lock and checks)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def finished(self, task: TaskRow | None, result: RunResult, outcome: str) -> None:
-        wf = result.workflow
-        self.tasks.labels(wf, str(outcome)).inc()
-        self.task_seconds.labels(wf).observe(result.duration_s)
+        of, wf = self._of, result.workflow
+        of(self.tasks, wf, str(outcome)).inc()
+        of(self.task_seconds, wf).observe(result.duration_s)
         if result.reasks:
-            self.reasks.labels(wf).inc(result.reasks)
+            of(self.reasks, wf).inc(result.reasks)
         for _, repair in result.repairs:
-            self.repairs.labels(wf, repair.kind).inc()
+            of(self.repairs, wf, repair.kind).inc()
         for attempt in result.attempts:
             actor = actor_label(attempt.actor)
             usage = attempt.usage
             if usage.cached:
-                self.calls.labels(actor, "cached").inc(usage.cached)
+                of(self.calls, actor, "cached").inc(usage.cached)
                 continue
             if not usage.calls:  # not called: refused before the call (store, circuit)
                 continue
             failed = attempt.error is not None and not attempt.raw
-            self.calls.labels(actor, "error" if failed else "ok").inc(usage.calls)
-            self.call_seconds.labels(actor).observe(attempt.latency_s)
+            of(self.calls, actor, "error" if failed else "ok").inc(usage.calls)
+            of(self.call_seconds, actor).observe(attempt.latency_s)
             if usage.input_tokens:
-                self.input_tokens.labels(actor).inc(usage.input_tokens)
+                of(self.input_tokens, actor).inc(usage.input_tokens)
             if usage.output_tokens:
-                self.output_tokens.labels(actor).inc(usage.output_tokens)
+                of(self.output_tokens, actor).inc(usage.output_tokens)
             if usage.cost:
-                self.cost.labels(actor).inc(usage.cost)
+                of(self.cost, actor).inc(usage.cost)
             if usage.retries:
-                self.retries.labels(actor).inc(usage.retries)
+                of(self.retries, actor).inc(usage.retries)
 
     def reclaimed(self, n: int) -> None:
         self.leases_reclaimed.inc(n)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -39,6 +39,14 @@ SCOPE = "turing"
 # provider prefixes of actor identities -> gen_ai.provider.name (others are used as they are)
 PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}
 OTHER = "_OTHER"
+_NOTHING: AbstractContextManager[None] = nullcontext()
+
+
+def _ignore(_: RunResult) -> None:
+    pass
+
+
+_NO_TASK: AbstractContextManager[Ended] = nullcontext(_ignore)
 
 
 def _otel() -> Any:
@@ -78,13 +86,19 @@ class Tracing(Observer):
         from turing import __version__
 
         self._trace = trace
+        self._given = tracer_provider is not None
         self.tracer: Tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
         self.capture_content = capture_from_env() if capture_content is None else capture_content
         self._wrapped: dict[int, tuple[Actor, Actor]] = {}
+        self._actors: dict[str, tuple[str, dict[str, Any]]] = {}  # identity -> span name, attrs
 
     def task(
         self, workflow: str, version: int, subject: str | None, task_id: int | None
     ) -> AbstractContextManager[Ended]:
+        if not self._given and isinstance(
+            self._trace.get_tracer_provider(), self._trace.ProxyTracerProvider
+        ):  # no provider set yet: the API would hand out no-op spans; build none
+            return _NO_TASK
         return self._task(workflow, version, subject, task_id)
 
     @contextmanager
@@ -113,7 +127,15 @@ class Tracing(Observer):
             yield ended
 
     def step(self, workflow: str, step: str, kind: str) -> AbstractContextManager[None]:
+        if not self._recording():
+            return _NOTHING
         return self._step(workflow, step, kind)
+
+    def _recording(self) -> bool:
+        """Whether the current span (the task's, the step's) is recorded: its children are
+        not when it is not (no provider set, or sampled out by a parent-based sampler), so
+        they are not built at all."""
+        return bool(self._trace.get_current_span().is_recording())
 
     @contextmanager
     def _step(self, workflow: str, step: str, kind: str) -> Iterator[None]:
@@ -148,27 +170,23 @@ class Tracing(Observer):
         return wrapped
 
     async def call(self, actor: Actor, request: ModelRequest) -> ModelResponse:
-        provider, model, url = _parse_identity(actor.identity)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": provider,
-            "gen_ai.request.model": model,
-            "gen_ai.request.temperature": request.temperature,
-        }
+        if not self._recording():
+            return await actor.complete(request)
+        identity = actor.identity
+        known = self._actors.get(identity)
+        if known is None:
+            known = self._actors[identity] = _actor_attributes(identity)
+        name, fixed = known
+        attributes = {**fixed, "gen_ai.request.temperature": request.temperature}
         if request.max_tokens is not None:
             attributes["gen_ai.request.max_tokens"] = request.max_tokens
         if request.seed is not None:
             attributes["gen_ai.request.seed"] = request.seed
         if request.schema is not None:
             attributes["gen_ai.output.type"] = "json"
-        if url:
-            parts = urlsplit(url)
-            if parts.hostname:
-                attributes["server.address"] = parts.hostname
-                attributes["server.port"] = parts.port or (443 if parts.scheme == "https" else 80)
         if self.capture_content:
             attributes.update(_input_content(request))
-        with self._span(f"chat {model}", attributes, client=True) as span:
+        with self._span(name, attributes, client=True) as span:
             response = await actor.complete(request)
             usage = response.usage
             span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
@@ -222,6 +240,21 @@ def _error_type(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timeout"
     return type(exc).__qualname__
+
+
+def _actor_attributes(identity: str) -> tuple[str, dict[str, Any]]:
+    """The span name and the fixed attributes of an actor's calls."""
+    provider, model, url = _parse_identity(identity)
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+    }
+    parts = urlsplit(url)
+    if parts.hostname:
+        attributes["server.address"] = parts.hostname
+        attributes["server.port"] = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"chat {model}", attributes
 
 
 def _parse_identity(identity: str) -> tuple[str, str, str]:
