@@ -96,6 +96,32 @@ class ActorTable(BaseModel):
         "fails or is warned of (on_overflow); Ollama gets it as num_ctx",
     )
     on_overflow: Literal["fail", "warn"] = "fail"
+    batch: Literal["off", "auto", "on"] = Field(
+        default="off",
+        description='provider batches (OpenAI, Anthropic) at the batch rate: "on" submits '
+        'what is pending at each poll, "auto" once batch_min_tasks are pending or the '
+        "oldest waited batch_max_wait",
+    )
+    batch_min_tasks: int = Field(default=100, ge=1)
+    batch_max_wait: float = Field(default=3600.0, ge=0, description='seconds or "1h"')
+    batch_max_tasks: int = Field(default=10_000, ge=1, le=50_000)
+    batch_poll: float = Field(default=60.0, gt=0, description='seconds or "1m"')
+    batch_completion_window: Literal["24h"] = "24h"
+    batch_reask: Literal["batch", "sync"] = "batch"
+    batch_reask_deadline: float | None = Field(
+        default=None, ge=0, description="after this long in batches, re-asks go synchronous"
+    )
+    batch_price_factor: float = Field(default=0.5, gt=0, le=1)
+
+    @field_validator("batch_max_wait", "batch_poll", "batch_reask_deadline", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """`"90s"`, `"15m"`, `"2h"` as seconds; numbers are seconds already."""
+        if isinstance(value, str):
+            from turing.stats import parse_duration
+
+            return parse_duration(value)
+        return value
     concurrency: Literal["fixed", "adaptive"] = Field(
         default="fixed",
         description='"adaptive": find how many calls the host takes (AIMD per base URL, '

@@ -67,6 +67,7 @@ class Attempt:
     repairs: tuple[Repair, ...] = ()
     violations: tuple[Violation, ...] = ()
     error: str | None = None
+    batch: int | None = None  # answered through this provider batch (turing_batches.id)
 
     @property
     def ok(self) -> bool:

@@ -71,6 +71,17 @@ class ActorSettings:
     context_tokens: int | None = None
     on_overflow: str = "fail"
     concurrency: str = "fixed"
+    # provider batches (turing.batch; OpenAI and Anthropic): "off", "auto" (once
+    # `batch_min_tasks` are pending or the oldest waited `batch_max_wait` seconds) or "on"
+    batch: str = "off"
+    batch_min_tasks: int = 100
+    batch_max_wait: float = 3600.0
+    batch_max_tasks: int = 10_000
+    batch_poll: float = 60.0
+    batch_completion_window: str = "24h"
+    batch_reask: str = "batch"  # "batch": into the next batch; "sync": asked at once
+    batch_reask_deadline: float | None = None  # after this long in batches: re-asks sync
+    batch_price_factor: float = 0.5  # the batch rate: this times the actor's prices
 
     @classmethod
     def parse(cls, spec: str, **overrides: Any) -> ActorSettings:
@@ -111,6 +122,10 @@ class ActorSettings:
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.price_input + output_tokens * self.price_output) / 1_000_000
+
+    def batch_cost(self, input_tokens: int, output_tokens: int) -> float:
+        """What a call answered through a provider batch costs (the batch rate)."""
+        return self.cost(input_tokens, output_tokens) * self.batch_price_factor
 
     def with_(self, **changes: Any) -> ActorSettings:
         return replace(self, **changes)

@@ -283,6 +283,11 @@ class Processor:
         if not claim.cancelled() and claim.exception() is None:
             self._release_now(claim.result())
 
+    async def run_task(self, task: TaskRow) -> Completion:
+        """One claimed task run into its Completion, not completed yet: provider batches
+        (`turing.batch`) run their tasks through it with a replaying executor."""
+        return await self._one(task)
+
     async def _one(self, task: TaskRow, budget: Budget | None = None) -> Completion:
         wf = self.registry.get(task.workflow)
         # a task tried before failed: its cached answers are what failed, ask afresh

@@ -1,4 +1,5 @@
-"""The HTTP face of the simulator: Ollama's and OpenAI's endpoints on one starlette app.
+"""The HTTP face of the simulator: Ollama's and OpenAI's endpoints on one starlette app
+(and both providers' batch APIs, `turing.sim.batches`).
 
 Imported only when a simulator runs (starlette is the `turing[sim]` extra).
 """
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from turing.sim import protocols as wire
+from turing.sim.batches import Batches
 from turing.sim.engine import Call, Engine, Plan
 
 
@@ -312,6 +314,20 @@ class _Api:
         body = await self._json_body(request)
         if isinstance(body, str):
             return wire.OpenAIShape.error(400, body)
+        call = self.openai_call(body)
+        if isinstance(call, Response):
+            return call
+        options = body.get("stream_options") or {}
+        shape = wire.OpenAIShape(
+            include_usage=bool(isinstance(options, dict) and options.get("include_usage"))
+        )
+        return await self._serve(call, request, bool(body.get("stream", False)), shape)
+
+    def openai_call(
+        self, body: dict[str, Any], endpoint: str = "/v1/chat/completions"
+    ) -> Call | Response:
+        """A chat completion body as a `Call`, or the error response a server gives it
+        (synchronous calls and the lines of a batch alike)."""
         model = body.get("model")
         if not isinstance(model, str) or not model:
             self.engine.count_error("bad_request")
@@ -338,10 +354,9 @@ class _Api:
             return wire.OpenAIShape.error(400, problem, param="response_format")
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         seed = body.get("seed")
-        options = body.get("stream_options") or {}
-        call = Call(
+        return Call(
             protocol="openai",
-            endpoint="/v1/chat/completions",
+            endpoint=endpoint,
             model=model,
             messages=messages,
             schema=schema,
@@ -350,10 +365,6 @@ class _Api:
             seed=seed if isinstance(seed, int) else None,
             max_tokens=limit if isinstance(limit, int) and limit >= 0 else None,
         )
-        shape = wire.OpenAIShape(
-            include_usage=bool(isinstance(options, dict) and options.get("include_usage"))
-        )
-        return await self._serve(call, request, bool(body.get("stream", False)), shape)
 
     def _refused(self, fmt: Any) -> Response | None:
         """The answer of a server that does not take this response_format (None: taken)."""
@@ -456,6 +467,7 @@ class _Api:
 def create_app(engine: Engine) -> Starlette:
     """The starlette application serving `engine` over both protocols."""
     api = _Api(engine)
+    batches = Batches(engine, api)
     routes = [
         Route("/", api.root, methods=["GET", "HEAD"]),
         Route("/api/version", api.version, methods=["GET"]),
@@ -467,6 +479,22 @@ def create_app(engine: Engine) -> Starlette:
         Route("/v1/models", api.models, methods=["GET"]),
         Route("/v1/models/{model:path}", api.model, methods=["GET"]),
         Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
+        Route("/v1/files", batches.upload, methods=["POST"]),
+        Route("/v1/files/{file_id}", batches.file, methods=["GET"]),
+        Route("/v1/files/{file_id}/content", batches.content, methods=["GET"]),
+        Route("/v1/batches", batches.openai_create, methods=["POST"]),
+        Route("/v1/batches", batches.openai_list, methods=["GET"]),
+        Route("/v1/batches/{batch_id}", batches.openai_get, methods=["GET"]),
+        Route("/v1/batches/{batch_id}/cancel", batches.openai_cancel, methods=["POST"]),
+        Route("/v1/messages/batches", batches.anthropic_create, methods=["POST"]),
+        Route("/v1/messages/batches", batches.anthropic_list, methods=["GET"]),
+        Route("/v1/messages/batches/{batch_id}", batches.anthropic_get, methods=["GET"]),
+        Route(
+            "/v1/messages/batches/{batch_id}/results", batches.anthropic_results, methods=["GET"]
+        ),
+        Route(
+            "/v1/messages/batches/{batch_id}/cancel", batches.anthropic_cancel, methods=["POST"]
+        ),
         Route("/sim/stats", api.stats, methods=["GET"]),
         Route("/sim/reset", api.reset, methods=["POST"]),
     ]

@@ -120,6 +120,10 @@ class SimConfig:
       request is slower in proportion (latency x in_flight / knee), as a saturated server
       shares its compute: throughput stops growing at the knee, then requests fail past
       `capacity`. Both count the requests in flight on this simulator, every model together.
+    * `batch_turnaround_s`: how long (on the engine's clock) a provider batch (OpenAI
+      `/v1/batches`, Anthropic `/v1/messages/batches`) takes to end; before, it is in
+      progress. `batch_expire_fraction`: batches expire at their turnaround with only this
+      fraction of their requests answered (None: they complete). See `turing.sim.batches`.
     """
 
     seed: int = 0
@@ -140,6 +144,8 @@ class SimConfig:
     model_faults: dict[str, dict[str, float]] = field(default_factory=dict)
     capacity: int = 0
     knee: int = 0
+    batch_turnaround_s: float = 0.0
+    batch_expire_fraction: float | None = None
 
     def __post_init__(self) -> None:
         odd = sorted(set(self.refuse_structured) - set(STRUCTURED_KINDS))
@@ -156,6 +162,10 @@ class SimConfig:
             _check_rates(where, rates)
         if self.capacity < 0 or self.knee < 0:
             raise ConfigError("capacity and knee must not be negative (0: none)")
+        if self.batch_turnaround_s < 0:
+            raise ConfigError("batch_turnaround_s must not be negative")
+        if self.batch_expire_fraction is not None and not 0 <= self.batch_expire_fraction <= 1:
+            raise ConfigError("batch_expire_fraction must be between 0 and 1 (or None)")
         if self.bad_plans < 0:
             raise ConfigError("bad_plans must not be negative")
         if self.time_scale < 0 or self.swap_s < 0 or self.hang_s < 0 or self.models_resident < 0:

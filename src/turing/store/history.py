@@ -92,6 +92,7 @@ def record_many(tx: Tx, entries: Sequence[Entry]) -> list[int]:
                 "cost": a.usage.cost,
                 "cached": a.usage.cached,
                 "retries": a.usage.retries,
+                "batch_id": a.batch,
             }
             for a in result.attempts
         ]

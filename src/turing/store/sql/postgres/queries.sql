@@ -139,9 +139,9 @@ ORDER BY workflow, status;
 
 -- name: insert_call
 INSERT INTO turing_calls (run_id, step, number, actor, messages, raw, input_tokens,
-    output_tokens, latency_ms, violations, error, cost, cached, retries)
+    output_tokens, latency_ms, violations, error, cost, cached, retries, batch_id)
 VALUES (:run_id, :step, :number, :actor, :messages, :raw, :input_tokens, :output_tokens,
-    :latency_ms, :violations, :error, :cost, :cached, :retries);
+    :latency_ms, :violations, :error, :cost, :cached, :retries, :batch_id);
 
 -- name: insert_repair
 INSERT INTO turing_repairs (run_id, step, kind, path, before, after)
