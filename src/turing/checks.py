@@ -18,8 +18,10 @@ A failed check is handled like a contract violation: the model is asked again wi
 failure named (`on_fail="reask"`, the default; a script step's output fails the run), the
 next actor of the step's cascade is asked instead (`on_fail="escalate"`: `LLMStep(actor=
 ["small", "large"])`; on the last actor, or without a cascade, it re-asks), or the answer
-is accepted and the failure recorded (`on_fail="flag"`). Each failure is recorded on the
-call as a violation with rule `check:<name>`, so history and `turing stats` count them.
+is accepted and the failure recorded (`on_fail="flag"`), or accepted and the task held
+for a reviewer with the failure as the reason (`on_fail="review"`; see `turing.review`).
+Each failure is recorded on the call as a violation with rule `check:<name>`, so history
+and `turing stats` count them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, Literal
 
 from turing.errors import Violation
 
-OnFail = Literal["reask", "escalate", "flag"]
+OnFail = Literal["reask", "escalate", "flag", "review"]
 Predicate = Callable[[Mapping[str, Any], Mapping[str, Any]], Sequence[str]]
 
 

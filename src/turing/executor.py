@@ -42,6 +42,7 @@ from turing.limits.budget import Budget
 from turing.observe.events import NOOP, Observer
 from turing.repair import repair
 from turing.result import Attempt, ErrorKind, RunError, RunResult, StepResult
+from turing.review import feedback_messages
 from turing.scripts import ScriptContext, run_script
 from turing.steps import LLMStep, ScriptStep
 from turing.workflow import CompiledStep, Workflow
@@ -131,19 +132,23 @@ class Executor:
         budget: Budget | None = None,
         subject: str | None = None,
         task_id: int | None = None,
+        feedback: str | None = None,
     ) -> RunResult:
         """Run `workflow` on `inputs`. `fresh`: no answer comes from the response cache (a
         task that failed before is tried again: its cached answers are what failed). `budget`:
         what the batch may still spend; each call's quote is reserved in it first.
-        `subject` and `task_id` (the queue's) only label what the observer is told."""
+        `subject` and `task_id` (the queue's) only label what the observer is told.
+        `feedback`: a reviewer sent the task's held answer back with a comment (see
+        `turing.review.feedback_messages`); the final step asks again from there."""
         with self.observer.task(workflow.name, workflow.version, subject, task_id) as ended:
             started = time.perf_counter()
             result = RunResult(
                 workflow.name, workflow.version, self.fingerprint(workflow), dry_run=dry_run
             )
             run = _Run(self, workflow, dict(inputs), result, dry_run)
-            run.fresh = fresh
+            run.fresh = fresh or feedback is not None
             run.budget = budget
+            run.feedback = feedback
             try:
                 result.output = await run.execute()
             except _StepFailed as failed:
@@ -172,6 +177,7 @@ class _Run:
         self.dry_run = dry_run
         self.fresh = False  # no answers from the response cache
         self.budget: Budget | None = None  # the batch's (or the worker's) budget
+        self.feedback: str | None = None  # a reviewer's comment on the held answer
         self.outputs: dict[str, Any] = {}
 
     def _contract_error(
@@ -228,7 +234,7 @@ class _Run:
         flagged: list[Violation] = []
         for check in self.workflow.checks:
             found = check.violations(value, self.data)
-            (flagged if check.on_fail == "flag" else failed).extend(found)
+            (flagged if check.on_fail in ("flag", "review") else failed).extend(found)
         return tuple(failed), tuple(flagged)
 
     async def _steps(self) -> None:
@@ -392,6 +398,8 @@ class _Run:
             asked = [Message("user", cs.prompt.render(variables))]
             if cs.system is not None:
                 asked.insert(0, Message("system", cs.system.render(variables)))
+            if self.feedback is not None and cs is self.workflow.final_step:
+                asked += feedback_messages(self.feedback)  # the held answer, the comment
         except TemplateRenderError as exc:
             raise _StepFailed(
                 RunError("template", f"prompt not rendered: {exc}", step.name)

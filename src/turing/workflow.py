@@ -20,6 +20,7 @@ from turing.errors import WorkflowDefinitionError
 from turing.limits.config import WorkflowLimits
 from turing.limits.spec import LimitSpecError
 from turing.retry import RetryPolicy
+from turing.review import ReviewRule, hold_reason, validate_rules
 from turing.sources import Sink, Source
 from turing.steps import LLMStep, ScriptStep, Step
 from turing.templates import Placeholder, PromptTemplate
@@ -65,6 +66,7 @@ class Workflow:
         retry: RetryPolicy | None = None,
         limits: WorkflowLimits | Mapping[str, Any] | None = None,
         checks: Sequence[Check] = (),
+        review: ReviewRule | Sequence[ReviewRule] = (),
     ) -> None:
         if not _NAME.match(name):
             raise WorkflowDefinitionError(name, "name must be lower_snake_case")
@@ -102,6 +104,10 @@ class Workflow:
         if problems := validate_checks(checks):
             raise WorkflowDefinitionError(name, "checks: " + "; ".join(problems))
         self.checks: tuple[Check, ...] = tuple(checks)  # on the validated final output
+        rules = (review,) if isinstance(review, ReviewRule) else tuple(review)
+        if problems := validate_rules(rules):
+            raise WorkflowDefinitionError(name, "review: " + "; ".join(problems))
+        self.review: tuple[ReviewRule, ...] = rules  # when a validated output waits for a person
         self.steps: tuple[CompiledStep, ...] = self._compile(list(steps))
         self._settings: list[dict[str, Any]] | None = None
         self._fingerprints: dict[tuple[tuple[str, str], ...], str] = {}
@@ -222,6 +228,21 @@ class Workflow:
     def final_step(self) -> CompiledStep:
         return self.steps[-1]
 
+    def bindable(self, output: Mapping[str, Any]) -> dict[str, Any]:
+        """The output as a sink binds it: every field the contract declares is a parameter
+        (None when the answer left an optional one out), so `:field` never goes unbound."""
+        return {k: None for k in self.output.fields} | dict(output)
+
+    def hold_reason(self, output: Any, data: Mapping[str, Any], subject: str) -> str | None:
+        """Why a validated output waits for a reviewer instead of its sink (None: it does
+        not): a review rule it meets, or a check with `on_fail="review"` it fails."""
+        reasons = [hold_reason(self.review, output, data, subject)] if self.review else []
+        for check in self.checks:
+            if check.on_fail == "review" and (failed := check.violations(output, data)):
+                reasons.append(f"check {check.name}: " + "; ".join(v.message for v in failed))
+        found = [r for r in reasons if r]
+        return "; ".join(found) if found else None
+
     def fingerprint(self, actor_identities: Mapping[str, str] | None = None) -> str:
         """Hash of contracts, templates, step and actor settings and script code.
 
@@ -274,6 +295,7 @@ class Workflow:
             "source": _describe_source(self.source),
             "sink": _describe_sink(self.sink),
             **({"checks": [c.describe() for c in self.checks]} if self.checks else {}),
+            **({"review": [r.describe() for r in self.review]} if self.review else {}),
             "input": self.input.schema,
             "input_hash": self.input.hash,
             "output_hash": self.output.hash,

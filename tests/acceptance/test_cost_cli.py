@@ -97,3 +97,38 @@ def test_a_full_budget_makes_work_wait_and_stats_shows_it(
     assert budget["spent"] == pytest.approx(0.3) and budget["held"] == 0
     text = turing("stats", cwd=cost_project)
     assert "workflow:label" in text.out and "0.3 USD/day" in text.out and "full" in text.out
+
+
+def test_estimate_counts_the_backlog_before_spending(cost_project: Path, turing: Runner) -> None:
+    ran = turing("estimate", "--json", cwd=cost_project)
+    assert ran.code == 0, ran.err
+    found = json.loads(ran.out)
+    assert found["workflows"]["label"] == {"tasks": 10, "queued": 0, "new": 10}
+    [step] = found["steps"]
+    assert step["actor"] == "m" and step["sampled"] == 10
+    assert step["history"].startswith("none: defaults")
+    assert step["tokenizer"] == "approximate: ~4 chars/token"
+    # item i has 10*i words: the longest prompt is far longer than the shortest
+    assert step["prompt_tokens"] > 10 * 100 and step["cost"] is None  # a module actor
+    url = f"sqlite:///{cost_project / 'app.db'}"
+    assert rows(url, "SELECT COUNT(*) AS n FROM turing_tasks")[0]["n"] == 0  # nothing queued
+    # after a run, history says one call per task with the answers' real size
+    turing("run", "--concurrency", "1", cwd=cost_project)
+    after = json.loads(turing("estimate", "--json", cwd=cost_project).out)
+    [step] = after["steps"]
+    assert after["tasks"] == 7 and step["calls_per_task"] == 1.0
+    assert step["answer_tokens_per_call"] == 10.0  # the fake model's usage
+    assert step["history"].startswith("fingerprint")
+
+
+def test_dry_run_shows_the_estimate_and_a_bad_workflow_is_refused(
+    cost_project: Path, turing: Runner
+) -> None:
+    ran = turing("run", "--dry-run", "--max-tasks", "1", cwd=cost_project)
+    assert "estimate of the whole pending backlog" in ran.out, ran.err
+    assert "approximate: ~4 chars/token" in ran.out
+    as_json = json.loads(turing("run", "--dry-run", "--max-tasks", "1", "--json",
+                                cwd=cost_project).out)  # fmt: skip
+    assert as_json["estimate"]["tasks"] == 10
+    bad = turing("estimate", "--workflow", "nope", cwd=cost_project)
+    assert bad.code != 0 and "nope" in bad.err and "Traceback" not in bad.err

@@ -50,6 +50,7 @@ class WorkflowTally:
     cached: int = 0
     retrying: int = 0
     deferred: int = 0
+    review: int = 0  # held for a reviewer: output stored, sink not run yet
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,10 @@ class Report:
     def deferred(self) -> int:
         return self._total("deferred")
 
+    @property
+    def review(self) -> int:
+        return self._total("review")
+
     def add(self, result: RunResult, outcome: str) -> None:
         """Count one completed task (`outcome`: an `Outcome`)."""
         tally = self.per_workflow.setdefault(result.workflow, WorkflowTally())
@@ -136,6 +141,8 @@ class Report:
             self.repairs.update(r.kind for _, r in result.repairs)
         if outcome == Outcome.SUCCEEDED:
             tally.succeeded += 1
+        elif outcome == Outcome.REVIEW:
+            tally.review += 1
         elif outcome == Outcome.LOST:
             tally.lost += 1
         elif outcome == Outcome.DEFERRED:  # pending again, not failed (not its fault)
@@ -170,6 +177,7 @@ class Report:
             "succeeded": self.succeeded,
             "failed": self.failed,
             "deferred": self.deferred,
+            "review": self.review,
             "repaired": self.repaired,
             "failures_by_reason": dict(self.failures),
             "calls": self.total("calls"),

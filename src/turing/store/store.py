@@ -36,6 +36,7 @@ class TaskRow:
     input: dict[str, Any]
     attempts: int
     priority: int
+    feedback: str | None = None  # a reviewer sent the last answer back: JSON, see ops
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Completion:
     result: RunResult
     sink: Callable[[Tx], None] | None = None
     retry_at: float | None = None  # a failed run is tried again from then (not_before)
+    hold: str | None = None  # the output met the workflow's review condition: why
 
     @property
     def deferrable(self) -> bool:
@@ -82,6 +84,8 @@ class QueueOverview:
     succeeded: int
     next_retry_at: float | None
     last_lease_expiry: float | None
+    review: int = 0  # held for a reviewer
+    submitted: int = 0  # inside a provider batch
 
 
 @dataclass(frozen=True)
@@ -310,7 +314,7 @@ class Store:
     ) -> list[Outcome]:
         """The common case in few statements: one guarded UPDATE for the batch, the sinks,
         one bulk history insert. Any sink error abandons it for the savepoint path."""
-        ok_ids = [i.task.id for i in items if i.result.ok]
+        ok_ids = [i.task.id for i in items if i.result.ok and i.hold is None]
         now = time.time()
         won = (
             {int(r["id"]) for r in tx.q("complete_tasks", ids=ok_ids, owner=owner, now=now)}
@@ -324,6 +328,8 @@ class Store:
             task, result = item.task, item.result
             if not result.ok:
                 outcomes.append(self._fail_in(tx, item, owner, worker, None))
+            elif item.hold is not None:
+                outcomes.append(self._hold_in(tx, item, owner, worker))
             elif task.id not in won:
                 self._discard(tx, task, result, worker)
                 outcomes.append(Outcome.LOST)
@@ -359,6 +365,8 @@ class Store:
             return self._fail_in(tx, item, owner, worker, None)
         if refused is not None:
             return self._fail_in(tx, item, owner, worker, refused)
+        if item.hold is not None:
+            return self._hold_in(tx, item, owner, worker)
         try:
             with tx.savepoint():
                 if tx.x("complete_task", id=task.id, owner=owner, now=time.time()) != 1:
@@ -443,6 +451,26 @@ class Store:
             return Outcome.LOST
         record(tx, history)
         return outcome
+
+    def _hold_in(self, tx: Tx, item: Completion, owner: str, worker: str) -> Outcome:
+        """Hold a valid output for a reviewer: the task waits in `review` with its output
+        stored, its sink not run (it runs when a reviewer approves; see `store.ops.OpsStore`)."""
+        task, reason = item.task, item.hold or ""
+        if tx.x("hold_task", id=task.id, owner=owner, now=time.time()) != 1:
+            self._discard(tx, task, item.result, worker)
+            return Outcome.LOST
+        run_id = record(tx, _entry(task, item.result, worker, status="review"))
+        tx.x(
+            "put_review",
+            task_id=task.id,
+            run_id=run_id,
+            workflow=task.workflow,
+            subject=task.subject,
+            output=canonical(item.result.output),
+            reason=reason[:2000],
+            now=time.time(),
+        )
+        return Outcome.REVIEW
 
     def _discard(self, tx: Tx, task: TaskRow, result: RunResult, worker: str) -> None:
         lost = ("lease_lost", "lease lost: result discarded")
@@ -544,6 +572,7 @@ class Store:
         assert row is not None
         counts = {k: int(row[k] or 0) for k in ("pending", "waiting_retry", "running")}
         counts |= {k: int(row[k] or 0) for k in ("expired", "failed", "succeeded")}
+        counts |= {k: int(row[k] or 0) for k in ("review", "submitted")}
         retry, expiry = row["next_retry_at"], row["last_lease_expiry"]
         return QueueOverview(
             now,
@@ -639,6 +668,7 @@ def _task(r: Row) -> TaskRow:
         json.loads(r["input"]),
         r["attempts"],
         r["priority"],
+        r.get("feedback"),
     )
 
 

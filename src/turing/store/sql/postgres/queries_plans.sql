@@ -15,7 +15,7 @@ WHERE id IN (
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id, workflow, version, subject, input, attempts, priority;
+RETURNING id, workflow, version, subject, input, attempts, priority, feedback;
 
 -- name: tasks_for_subjects
 SELECT id, subject, status, not_before, last_error FROM turing_tasks

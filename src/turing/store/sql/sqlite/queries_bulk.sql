@@ -18,7 +18,7 @@ ON CONFLICT DO NOTHING;
 
 -- name: complete_tasks
 UPDATE turing_tasks
-SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL,
+SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, feedback = NULL,
     finished_at = :now, updated_at = :now
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running' AND lease_owner = :owner
 RETURNING id;

@@ -14,7 +14,7 @@ WHERE id IN (
     ORDER BY priority DESC, id
     LIMIT :limit
 )
-RETURNING id, workflow, version, subject, input, attempts, priority;
+RETURNING id, workflow, version, subject, input, attempts, priority, feedback;
 
 -- name: tasks_for_subjects
 SELECT id, subject, status, not_before, last_error FROM turing_tasks
