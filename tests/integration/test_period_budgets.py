@@ -159,3 +159,54 @@ def test_settling_gives_back_what_a_call_did_not_spend(domain: Store) -> None:
     assert report.succeeded == 5
     [state] = budgets.states()
     assert (state.spent, state.held) == (pytest.approx(0.25), 0.0)
+
+
+def managed(store: Store, spec: dict[str, str], clock: Clock, max_tokens: int = 50) -> Any:
+    """A provider-style actor (prices from its settings) under period budgets, with the
+    database's response cache."""
+    from turing.actors.managed import ManagedActor
+    from turing.actors.settings import ActorSettings
+    from turing.cache import StoreCache
+
+    budgets = PeriodBudgets(store.db, LimitsConfig(budget=spec).budgets(), holder="w", clock=clock)
+    settings = ActorSettings(
+        "fake", "m", name="m", max_retries=0, max_tokens=max_tokens,
+        price_input=1000.0, price_output=2000.0,
+    )  # fmt: skip
+    cache = StoreCache(store)
+    return ManagedActor(FakeModel(tag_answer), settings, cache=lambda: cache, budgets=budgets)
+
+
+def test_a_managed_actor_spends_what_history_records_and_cache_hits_spend_nothing(
+    domain: Store,
+) -> None:
+    clock = Clock(ts("2026-03-01T12:00"))
+    actor = managed(domain, {"actor:m": "1 USD/day"}, clock)
+    orch = Orchestrator(Registry([tag_items()]), Executor({"m": actor}), domain, concurrency=2)
+    first = orch.process_pending_tasks()
+    assert first.succeeded == 10  # quoted ~0.11 a call (max_tokens priced), cost ~0.03
+    [state] = actor.budgets.states()
+    recorded = rows(domain, "SELECT SUM(cost) AS c FROM turing_runs WHERE status = 'succeeded'")
+    assert state.spent == pytest.approx(float(recorded[0]["c"])) and state.held == 0.0
+    assert 0.0 < state.spent <= 1.0
+    # the same prompts again (the sink's rows removed): answered from the cache, no spending
+    with domain.db.tx() as tx:
+        tx.sql("DELETE FROM tags")
+        tx.sql("DELETE FROM turing_tasks WHERE status = 'succeeded'")
+    # ... even with the budget lowered below what was spent (no call would be made now)
+    full = managed(domain, {"actor:m": f"{state.spent:.6f} USD/day"}, clock)
+    orch = Orchestrator(Registry([tag_items()]), Executor({"m": full}), domain, concurrency=2)
+    again = orch.process_pending_tasks()
+    assert again.succeeded == 10 and again.total("cached") == 10 and not again.waiting
+    [after] = full.budgets.states()
+    assert after.spent == pytest.approx(state.spent)
+
+
+def test_a_call_larger_than_the_whole_budget_fails_its_task_clearly(domain: Store) -> None:
+    clock = Clock(ts("2026-03-01T12:00"))
+    actor = managed(domain, {"actor:m": "100 tokens/day"}, clock, max_tokens=500)
+    orch = Orchestrator(Registry([tag_items()]), Executor({"m": actor}), domain)
+    report = orch.process_pending_tasks(max_tasks=1)
+    assert report.failed == 1 and not report.waiting
+    [task] = rows(domain, "SELECT status, last_error FROM turing_tasks WHERE status = 'failed'")
+    assert "more than the whole budget" in task["last_error"]

@@ -12,7 +12,7 @@ from turing.actors.base import Usage
 from turing.config import Config
 from turing.limits import LimitsConfig, LimitSpecError
 from turing.limits.periods import parse_budget, period_bounds
-from turing.limits.spending import Held, PeriodBudgets, Refusal
+from turing.limits.spending import BudgetTooSmall, Held, PeriodBudgets, Refusal
 from turing.store import open_store
 
 
@@ -154,3 +154,12 @@ def test_the_next_period_starts_afresh(db_url: str) -> None:
     assert isinstance(pb.reserve(pb.budgets, cost(1.0)), Held)
     [state] = pb.states()
     assert state.period_start == ts("2026-03-02T00:00") and state.spent == 0.0
+
+
+def test_a_call_larger_than_the_whole_budget_fails_instead_of_waiting(db_url: str) -> None:
+    clock = Clock(ts("2026-03-01T10:00"))
+    pb = budgets(db_url, {"actor:a": "1000 tokens/day"}, clock)
+    with pytest.raises(BudgetTooSmall, match="more than the whole budget"):
+        pb.reserve(pb.budgets, Usage(900, 512, 1))
+    [state] = pb.states()
+    assert (state.spent, state.held) == (0.0, 0.0)

@@ -13,7 +13,8 @@ hold is still counted in full when it settles.
 
 A refusal is not a failure: the caller defers the task (`ErrorKind.BUDGET_WAIT`) until the
 period's end when what was already spent leaves no room, or for `recheck_s` when holds of
-calls in flight fill it (they may settle lower).
+calls in flight fill it (they may settle lower). A quote larger than a whole budget is
+different: no period will ever have room, so `BudgetTooSmall` fails the task and says why.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ from turing.store.db import Database
 BUDGET_WAIT = "budget_wait"  # the ActorError kind of a call a period budget had no room for
 DEFAULT_HOLD_S = 900.0
 DEFAULT_RECHECK_S = 30.0
+
+
+class BudgetTooSmall(ActorError):
+    """A call's quote exceeds a whole period budget: it could never be made (the task
+    fails, with this message, instead of waiting period after period)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="budget")
 
 
 def amount_of(budget: PeriodBudget, usage: Usage) -> float:
@@ -130,6 +139,12 @@ class PeriodBudgets:
                 spent, held = tx.lock(budget.key, start, now)
                 needed = amount_of(budget, quote)
                 limit = budget.amount * (1 + 1e-9)  # 0.1 + 0.2 > 0.3 in floating point
+                if needed > limit:  # no period will ever have room: say so, do not wait
+                    raise BudgetTooSmall(
+                        f"budget {budget}: one call may need {needed:.6g} {budget.unit} "
+                        "(its quote: prompt tokens and max_tokens, priced), more than the "
+                        "whole budget; raise the budget or lower the step's max_tokens"
+                    )
                 if spent + held + needed > limit:
                     alone = spent + needed > limit  # only the next period has room
                     until = end if alone else min(end, now + self.recheck_s)

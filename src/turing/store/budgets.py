@@ -77,13 +77,14 @@ class BudgetStore:
             yield BudgetTx(tx)
 
     def settle(self, permit: str, spends: Sequence[Spend]) -> None:
-        """Drop the permit's holds and add what the call really spent (even if its holds
-        expired meanwhile: the money was spent), rows updated in key order."""
+        """Add what the call really spent (even if its holds expired meanwhile: the money
+        was spent) and drop the permit's holds. The period rows are updated first, in key
+        order, as a reservation locks them: a reservation deleting this permit's expired
+        holds while this waits for its row lock would otherwise deadlock with it."""
         with self.db.tx() as tx:
-            tx.x("budget_release", permit=permit)
             for s in sorted(spends, key=lambda s: s.key):
-                if s.amount:
-                    tx.x("budget_spend", key=s.key, period_start=s.period_start, amount=s.amount)
+                tx.x("budget_spend", key=s.key, period_start=s.period_start, amount=s.amount)
+            tx.x("budget_release", permit=permit)
 
     def state(self, key: str, period_start: float, now: float) -> tuple[float, float]:
         """(spent, held) of one budget's period, read only."""
