@@ -14,7 +14,17 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typer handles usage errors; Turing errors print one line unless --debug."""
-    from turing.cli import commands, cost, demo, ops, orchestrate, plan, sim, worker  # noqa: F401
+    from turing.cli import (  # noqa: F401  (registers)
+        commands,
+        cost,
+        dashboard,
+        demo,
+        ops,
+        orchestrate,
+        plan,
+        sim,
+        worker,
+    )
 
     args = _debug_first(list(sys.argv[1:] if argv is None else argv))
     try:
