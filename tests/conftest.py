@@ -21,6 +21,7 @@ TIERS = {
     "integration": 2,
     "chaos": 3,
     "acceptance": 4,
+    "browser": 5,
 }
 OTHER_TIER = 1
 
@@ -36,8 +37,8 @@ def tier(path: Path) -> int:
 
 @pytest.hookimpl(trylast=True)  # after any plugin that reorders: keep its order within a tier
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Unit tests first, then the other fast directories, integration, chaos, acceptance
-    last (a stable sort: the order within a tier is kept)."""
+    """Unit tests first, then the other fast directories, integration, chaos, acceptance,
+    browser tests last (a stable sort: the order within a tier is kept)."""
     items.sort(key=lambda item: tier(item.path))
 
 
