@@ -47,6 +47,7 @@ class Backlog:
     queued: int
     new: int
     samples: tuple[dict[str, Any], ...] = ()
+    error: str | None = None  # the source failed: only the queued tasks are counted
 
     @property
     def tasks(self) -> int:
@@ -115,6 +116,7 @@ class Estimate:
         return {
             "workflows": {
                 name: {"tasks": b.tasks, "queued": b.queued, "new": b.new}
+                | ({"error": b.error} if b.error else {})
                 for name, b in self.backlog.items()
             },
             "steps": [s.as_dict() for s in self.steps],
@@ -132,21 +134,25 @@ def backlog(store: Store, wf: Workflow, sample: int) -> Backlog:
     queue = store.queue_overview([wf.name])
     pending, known = store.preview(wf.name, sample)
     samples = [t.input for t in pending]
-    new = 0
+    new, error = 0, None
     if wf.source is not None:
         key = wf.source.key or wf.subject_key
         assert key is not None
         fields = wf.input.fields
-        for rows in wf.source.stream(store.db):
-            for r in rows:
-                subject = subject_of(r, key)
-                if subject in known:
-                    continue
-                known.add(subject)
-                new += 1
-                if len(samples) < sample:
-                    samples.append(input_of(r, fields))
-    return Backlog(queue.pending + queue.waiting_retry, new, tuple(samples))
+        try:
+            for rows in wf.source.stream(store.db):
+                for r in rows:
+                    subject = subject_of(r, key)
+                    if subject in known:
+                        continue
+                    known.add(subject)
+                    new += 1
+                    if len(samples) < sample:
+                        samples.append(input_of(r, fields))
+        except Exception as exc:  # as `turing discover` does: say so, count the rest
+            error = f"source of {wf.name!r} failed: {type(exc).__name__}: {exc}"
+            new = 0
+    return Backlog(queue.pending + queue.waiting_retry, new, tuple(samples), error)
 
 
 def tokenizer(actor: Any) -> tuple[Counter, str]:

@@ -132,3 +132,35 @@ def test_dry_run_shows_the_estimate_and_a_bad_workflow_is_refused(
     assert as_json["estimate"]["tasks"] == 10
     bad = turing("estimate", "--workflow", "nope", cwd=cost_project)
     assert bad.code != 0 and "nope" in bad.err and "Traceback" not in bad.err
+
+
+def test_estimate_on_the_talent_example_with_a_priced_openai_actor(
+    tmp_path: Path, turing: Runner
+) -> None:
+    from talent.generator import build_database
+
+    talent = Path(__file__).resolve().parents[2] / "examples" / "talent"
+    build_database(tmp_path / "talent.db", seed=7, postings=60, profiles=30)
+    toml = (talent / "turing.toml").read_text(encoding="utf-8")
+    toml = toml.replace('skills_extractor = "talent:offline"', 'skills_extractor = "gpt"')
+    toml += '\n[actors.gpt]\nspec = "openai:gpt-4o-mini"\nprice_input = 0.15\nprice_output = 0.6\n'
+    (tmp_path / "turing.toml").write_text(toml, encoding="utf-8")
+    ran = turing(
+        "estimate", "--workflow", "job_skills", "--json", "--sample", "5",
+        cwd=tmp_path, env={"PYTHONPATH": str(talent)},
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    found = json.loads(ran.out)
+    assert found["workflows"]["job_skills"]["tasks"] == 60  # every posting, none queued
+    [step] = found["steps"]
+    assert (
+        step["actor"] == "skills_extractor"
+        and step["model"] == "gpt-4o-mini"
+        and step["sampled"] == 5
+    )
+    assert step["tokenizer"].startswith(("tiktoken", "approximate: ~4 chars/token"))
+    assert step["prompt_tokens"] > 60 * 100  # postings are paragraphs, the prompt a page
+    expected = (step["prompt_tokens"] * 0.15 + step["answer_tokens"] * 0.6) / 1e6
+    assert step["cost"] == pytest.approx(expected, rel=1e-4)
+    assert step["batch_cost"] == pytest.approx(step["cost"] / 2, rel=1e-4)
+    assert found["cost"] == pytest.approx(step["cost"], rel=1e-4)

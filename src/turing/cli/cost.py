@@ -28,6 +28,9 @@ def _money(value: float | None) -> str:
 
 def print_estimate(found: Estimate, *, title: str = "estimate of the pending backlog") -> None:
     out = state.out
+    for b in found.backlog.values():
+        if b.error:
+            state.err.print(f"[red]error:[/] {escape(b.error)} (only its queued tasks counted)")
     table = Table(
         "workflow", "step", "actor", "tasks", "prompt tok", "answer tok", "calls/task",
         "cost", "batch cost", title=title,
@@ -75,7 +78,8 @@ def estimate_cmd(
     prompt tokens counted on a sample of rendered prompts (tiktoken for OpenAI models with
     turing[estimate], else ~4 characters a token), answer tokens and calls per task from
     history (defaults without), cost at the actor's prices, synchronously and by batch.
-    Nothing is enqueued and no model is called.
+    Nothing is enqueued and no model is called. Exit code 1 when a source failed (the
+    others are still estimated).
 
     Example: turing estimate --workflow job_skills --sample 50 --json
     """
@@ -90,3 +94,5 @@ def estimate_cmd(
         _print_json(found.as_dict())
     else:
         print_estimate(found)
+    if any(b.error for b in found.backlog.values()):
+        raise typer.Exit(1)
