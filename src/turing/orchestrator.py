@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LEASE_S = 60.0  # short: a heartbeat keeps it; a killed process's tasks come back soon
 
 if TYPE_CHECKING:  # planning imports the orchestrator: only for annotations here
+    from turing.batch.runner import Batcher
     from turing.planning import Plan, PlanLimits, PlanReport
 
 
@@ -147,6 +148,7 @@ class Orchestrator:
         self.limiter = limiter  # shared limits: its slots are kept alive while we process
         self.shared_hosts = shared_hosts  # HostSchedulers with hosts shared through the db
         self._processor: Processor | None = None
+        self._batcher: Batcher | None = None
         if store is not None:
             self._processor = Processor(
                 registry,
@@ -214,6 +216,31 @@ class Orchestrator:
         if self._processor is None:
             raise TuringError("this orchestrator has no database (store) configured")
         return self._processor
+
+    @property
+    def batcher(self) -> Batcher:
+        """Provider batches of this orchestrator's workflows (`turing.batch`): the
+        workflows whose LLM step's actor has `batch` on go through it, never claimed
+        synchronously."""
+        if self._batcher is None:
+            from turing.batch.runner import Batcher
+
+            self._batcher = Batcher(
+                self.registry, self.executor, self.store, self.processor,
+                owner=self.worker_id, lease_s=self.lease_s,
+            )  # fmt: skip
+        return self._batcher
+
+    async def _unbatched(self, selected: list[Workflow]) -> list[Workflow]:
+        """Submit and poll the provider batches of `selected` (when due); the workflows
+        left for synchronous processing."""
+        batched = self.batcher.batched()
+        if not batched:
+            return selected
+        done = await self.batcher.tick([w.name for w in selected if w.name in batched])
+        for batch_id, n in done.submitted.items():
+            log.info("batch %d: %d task(s) submitted", batch_id, n)
+        return [w for w in selected if w.name not in batched]
 
     def session(self, *, heartbeat_s: float | None = None) -> ProcessingSession:
         """A processing session for this orchestrator's owner id: open it (`async with`)
@@ -379,8 +406,11 @@ class Orchestrator:
                             await asyncio.to_thread(on_discovered, found)
                         return sum(d.enqueued for d in found)
 
+                sync = await self._unbatched(selected)  # provider batches first (turing.batch)
+                if not sync:  # every selected workflow goes through batches
+                    break
                 await self.processor.drain(
-                    selected, budget, report, on_result, limits=limits, refill=refill
+                    sync, budget, report, on_result, limits=limits, refill=refill
                 )
                 if report.processed == before or not discover or report.stopped:
                     break

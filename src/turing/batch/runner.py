@@ -110,6 +110,7 @@ class Batcher:
         self.clock = clock
         self._clients = clients
         self._lanes: list[Lane] | None = None
+        self.chunk = 200  # items taken (and completed) per transaction while ingesting
         self.notes: list[str] = []  # why a workflow with a batch-enabled actor runs sync
 
     # ---------------------------------------------------------------------- lanes
@@ -326,7 +327,7 @@ class Batcher:
     ) -> None:
         results = await client.results(status) if status.outcome != "failed" else {}
         while True:
-            taken = self.batches.take(batch.id, self.owner, lease_s=self.lease_s)
+            taken = self.batches.take(batch.id, self.owner, lease_s=self.lease_s, limit=self.chunk)
             if not taken:
                 break
             await self._ingest_items(lane, batch.id, taken, results, report)

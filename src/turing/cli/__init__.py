@@ -15,6 +15,7 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typer handles usage errors; Turing errors print one line unless --debug."""
     from turing.cli import (  # noqa: F401  (registers)
+        batches,
         commands,
         cost,
         dashboard,
