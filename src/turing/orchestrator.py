@@ -33,7 +33,7 @@ from turing.compat import problems as compat_problems
 from turing.contracts import Contract
 from turing.errors import TuringError
 from turing.executor import Executor
-from turing.observe import Observer, combine, tracing_from
+from turing.observe import Observer, with_tracing
 from turing.project import ActorServices, Project
 from turing.queue.processor import OnResult, Processor
 from turing.queue.report import BatchLimits, Discovery, Report, WorkflowTally
@@ -191,7 +191,7 @@ class Orchestrator:
         kwargs.setdefault("shared_hosts", hosts)
         limits = project.config.limits
         kwargs.setdefault("batch_limits", BatchLimits(limits.batch_tokens, limits.batch_cost))
-        observer = combine(kwargs.get("observer"), tracing_from(project.config.observability))
+        observer = with_tracing(kwargs.get("observer"), project.config.observability)
         observer.watch(store, services.breakers)
         kwargs["observer"] = observer
         return cls(project.registry, project.executor(services, observer), store, **kwargs)

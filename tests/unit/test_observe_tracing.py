@@ -23,7 +23,7 @@ from turing.actors.fake import FakeModel
 from turing.config import Observability
 from turing.errors import ActorError, ConfigError
 from turing.executor import Executor
-from turing.observe import NOOP, Metrics, Observers, Tracing, combine, tracing_from
+from turing.observe import NOOP, Metrics, Observers, Tracing, combine, tracing_from, with_tracing
 from turing.result import RunResult
 from turing.steps import LLMStep
 from turing.workflow import Workflow
@@ -309,3 +309,17 @@ def test_combined_observers_each_see_everything(
     )
     assert combine(None, NOOP) is NOOP
     assert combine(metrics) is metrics
+
+
+def test_a_tracer_given_explicitly_is_not_doubled_by_the_settings(
+    provider: TracerProvider,
+) -> None:
+    mine = Tracing(provider)
+    assert with_tracing(mine, Observability()) is mine  # "auto" adds no second tracer
+    metrics = Metrics()
+    both = with_tracing(combine(metrics, mine), Observability(tracing=True))
+    assert isinstance(both, Observers) and both.observers == (metrics, mine)
+    added = with_tracing(metrics, Observability())
+    assert isinstance(added, Observers) and added.traces
+    assert with_tracing(metrics, Observability(tracing=False)) is metrics
+    assert with_tracing(None, Observability(tracing=False)) is NOOP

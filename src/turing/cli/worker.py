@@ -123,7 +123,7 @@ def worker(
         typer.Option(
             "--metrics-port",
             help="Serve Prometheus metrics at http://HOST:PORT/metrics while the worker runs "
-            "(needs turing[metrics]; 0: any free port, printed at start).",
+            "(needs turing\\[metrics]; 0: any free port, printed at start).",
         ),
     ] = None,
     metrics_host: Annotated[

@@ -26,6 +26,7 @@ __all__ = [
     "combine",
     "metrics_app",
     "tracing_from",
+    "with_tracing",
 ]
 
 _LAZY = {
@@ -42,6 +43,14 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'turing.observe' has no attribute {name!r}")
+
+
+def with_tracing(observer: Observer | None, settings: Observability) -> Observer:
+    """`observer` with the tracing `[observability]` asks for, unless it traces already
+    (a `Tracing` given explicitly, on the application's own provider, wins)."""
+    if observer is not None and observer.traces:
+        return observer
+    return combine(observer, tracing_from(settings))
 
 
 def tracing_from(settings: Observability) -> Observer:

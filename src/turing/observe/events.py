@@ -39,6 +39,8 @@ _NO_STEP: AbstractContextManager[None] = nullcontext()
 class Observer:
     """Hooks with no-op defaults: subclass and override what you observe."""
 
+    traces = False  # makes spans (a second tracer would only duplicate them)
+
     def task(
         self, workflow: str, version: int, subject: str | None, task_id: int | None
     ) -> AbstractContextManager[Ended]:
@@ -71,6 +73,7 @@ class Observers(Observer):
 
     def __init__(self, observers: Sequence[Observer]) -> None:
         self.observers = tuple(observers)
+        self.traces = any(o.traces for o in self.observers)
 
     @contextmanager
     def _task(

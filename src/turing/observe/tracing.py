@@ -76,6 +76,8 @@ def capture_from_env(env: Mapping[str, str] | None = None) -> bool:
 class Tracing(Observer):
     """Spans for tasks, steps and model calls (see the module docstring)."""
 
+    traces = True
+
     def __init__(
         self,
         tracer_provider: TracerProvider | None = None,
