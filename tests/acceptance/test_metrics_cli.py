@@ -5,12 +5,9 @@ clear error before any work starts."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from acceptance.conftest import rows, scratch_database
+from acceptance.conftest import Runner, rows, scratch_database, start_turing
 
 pytestmark = pytest.mark.acceptance
 
@@ -69,18 +66,6 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         yield tmp_path, url
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TURING_")}
-    return {**env, "COLUMNS": "200"}
-
-
-def _turing(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "turing", *args], cwd=folder, env=_env(), capture_output=True,
-        text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.status == 200
@@ -92,13 +77,12 @@ def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     }  # fmt: skip
 
 
-def test_worker_serves_metrics_that_prometheus_can_parse(project: tuple[Path, str]) -> None:
+def test_worker_serves_metrics_that_prometheus_can_parse(
+    project: tuple[Path, str], turing: Runner
+) -> None:
     folder, db = project
-    assert _turing(folder, "discover").returncode == 0
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "turing", "worker", "--metrics-port", "0", "--idle", "0.2"],
-        cwd=folder, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    assert turing("discover", cwd=folder).code == 0
+    worker = start_turing(folder, "worker", "--metrics-port", "0", "--idle", "0.2")
     try:
         assert worker.stderr is not None
         url = None
@@ -145,18 +129,20 @@ def test_worker_serves_metrics_that_prometheus_can_parse(project: tuple[Path, st
     assert len(rows(db, "SELECT item_id FROM tags")) == ITEMS
 
 
-def test_a_bad_or_busy_metrics_port_is_a_clear_error(project: tuple[Path, str]) -> None:
+def test_a_bad_or_busy_metrics_port_is_a_clear_error(
+    project: tuple[Path, str], turing: Runner
+) -> None:
     folder, _ = project
-    bad = _turing(folder, "worker", "--metrics-port", "70000")
-    assert bad.returncode != 0
-    assert "--metrics-port 70000" in bad.stderr
+    bad = turing("worker", "--metrics-port", "70000", cwd=folder)
+    assert bad.code == 2
+    assert "--metrics-port 70000" in bad.err
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        taken = _turing(folder, "worker", "--metrics-port", str(port))
-    assert taken.returncode != 0
-    assert f"--metrics-port {port}" in taken.stderr and "cannot listen" in taken.stderr
-    assert "Traceback" not in taken.stderr
+        taken = turing("worker", "--metrics-port", str(port), cwd=folder)
+    assert taken.code == 2
+    assert f"--metrics-port {port}" in taken.err and "cannot listen" in taken.err
+    assert "Traceback" not in taken.err
     # nothing was claimed: the worker stopped before processing
     assert not rows(project[1], "SELECT id FROM turing_tasks WHERE status = 'running'")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -323,3 +325,49 @@ def test_a_tracer_given_explicitly_is_not_doubled_by_the_settings(
     assert isinstance(added, Observers) and added.traces
     assert with_tracing(metrics, Observability(tracing=False)) is metrics
     assert with_tracing(None, Observability(tracing=False)) is NOOP
+
+
+def test_a_provider_the_application_sets_later_gets_the_spans(tmp_path: Any) -> None:
+    """Tracing built before the application sets its global provider (no spans then) traces
+    once it is set: in a fresh interpreter, as setting a global provider is once per process."""
+    script = tmp_path / "later.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, json
+            from opentelemetry import trace
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+                InMemorySpanExporter,
+            )
+            from pydantic import BaseModel
+            from turing.actors.fake import FakeModel
+            from turing.executor import Executor
+            from turing.observe import Tracing
+            from turing.steps import LLMStep
+            from turing.workflow import Workflow
+
+            class Io(BaseModel):
+                posting_id: int
+
+            ONE_STEP = Workflow(
+                "job_skills", input=Io, output=Io, steps=[LLMStep("extract", "{{ posting_id }}")]
+            )
+            INPUT = GOOD = {"posting_id": 7}
+            executor = Executor({"default": FakeModel([GOOD, GOOD])}, observer=Tracing())
+            asyncio.run(executor.run(ONE_STEP, INPUT))  # no provider yet: no spans
+            exporter = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            trace.set_tracer_provider(provider)
+            asyncio.run(executor.run(ONE_STEP, INPUT))
+            print(json.dumps(sorted(s.name for s in exporter.get_finished_spans())))
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["chat fake", "invoke_workflow job_skills", "step extract"]
