@@ -314,6 +314,7 @@ class Worker:
     # ---------------------------------------------------------------- processing
     async def _process_loop(self) -> None:
         failures = 0
+        waited: set[str] = set()  # workflows a period budget made wait in the last round
         while not self._stopping:
             if self.continuous == []:  # every selected workflow runs on its ticks only
                 await self._sleep(3600)
@@ -336,6 +337,11 @@ class Worker:
                 await self._sleep(delay)
                 continue
             failures = 0
+            for name, why in sorted(report.waiting.items()):  # a period budget is full
+                if name not in waited:  # said when it starts waiting, not every round
+                    self._log(f"{name} waits: {why}")
+                self.summary.report.waiting[name] = why
+            waited = set(report.waiting)
             if report.circuit_open:  # a model host is down: its tasks wait; so do we, a while
                 self._log(f"{report.stopped}; looking again in {CIRCUIT_PAUSE_S:g}s")
                 await self._sleep(CIRCUIT_PAUSE_S)

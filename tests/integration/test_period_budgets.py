@@ -210,3 +210,23 @@ def test_a_call_larger_than_the_whole_budget_fails_its_task_clearly(domain: Stor
     assert report.failed == 1 and not report.waiting
     [task] = rows(domain, "SELECT status, last_error FROM turing_tasks WHERE status = 'failed'")
     assert "more than the whole budget" in task["last_error"]
+
+
+def test_a_worker_waits_on_a_full_budget_and_says_why(domain: Store) -> None:
+    from integration.test_worker import Running, wait_for
+    from turing.worker import Worker
+
+    clock = Clock(ts("2026-03-01T12:00"))
+    model = Priced(quote=0.1, cost=0.1)
+    orch, _ = budgeted(domain, {"workflow:tag_items": "0.3 USD/day"}, model, clock)
+    orch.discover_pending_tasks()
+    logged: list[str] = []
+    running = Running(Worker(orch, idle_s=0.02, log=logged.append))
+    wait_for(lambda: {(t["status"], t["attempts"]) for t in tasks(domain)}
+             == {("succeeded", 1), ("pending", 0)})  # fmt: skip
+    summary = running.stop()
+    assert summary.stop_reason == "test"  # the budget made work wait, it did not stop us
+    assert "0.3 USD/day" in summary.report.waiting["tag_items"]
+    assert summary.report.succeeded == 3 and summary.report.failed == 0
+    waits = [line for line in logged if line.startswith("tag_items waits:")]
+    assert len(waits) == 1 and "0.3 USD/day" in waits[0], logged  # said once
