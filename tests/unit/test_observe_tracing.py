@@ -371,3 +371,22 @@ def test_a_provider_the_application_sets_later_gets_the_spans(tmp_path: Any) -> 
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["chat fake", "invoke_workflow job_skills", "step extract"]
+
+
+def test_a_call_the_step_timeout_cuts_off_is_an_error_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    slow = Workflow(
+        "job_skills",
+        input=PostingIn,
+        output=Skills,
+        steps=[LLMStep("extract", "Skills in: {{ text }}", timeout=0.01)],
+    )
+    result = run(Tracing(provider), slow, FakeModel([answer(GOOD)], delay=30))
+    assert not result.ok
+    spans = by_name(exporter.get_finished_spans())
+    [call] = spans["chat fake"]
+    assert call.attributes["error.type"] == "cancelled"  # type: ignore[index]
+    assert call.status.status_code == StatusCode.ERROR
+    [task] = spans["invoke_workflow job_skills"]
+    assert task.attributes["error.type"] == "actor"  # type: ignore[index]

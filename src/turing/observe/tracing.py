@@ -18,6 +18,7 @@ only when the user opts in: `[observability] capture_content = true`, or the con
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -241,6 +242,8 @@ def _error_type(exc: BaseException) -> str:
         return str(exc.kind)
     if isinstance(exc, TimeoutError):
         return "timeout"
+    if isinstance(exc, asyncio.CancelledError):  # the step's own timeout, or a stop
+        return "cancelled"
     return type(exc).__qualname__
 
 
