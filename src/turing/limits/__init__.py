@@ -77,6 +77,10 @@ Use
 returned wait (bounded by `max_sleep`), and a release in the same process wakes waiters on
 concurrency and token limits at once. A cancelled `acquire` gives back whatever its database
 thread was granted. With no keys, nothing touches the database.
+
+Budgets per calendar period (`[limits.budget]`: `"workflow:job_skills" = "5 USD/day"`) are
+not rates: see `turing.limits.periods` (specs, UTC periods) and `turing.limits.spending`
+(reserve-then-settle through the database, shared by every worker).
 """
 
 from turing.limits.config import LimitsConfig, WorkflowLimits
