@@ -110,7 +110,7 @@ def test_latency_past_the_knee_shrinks_the_limit() -> None:
     limit = AdaptiveLimit(ceiling=64, initial=1, window=4, tolerance=2.0, clock=clock)
     busy(limit, clock, 20, latency=1.0)  # baseline 1 s, the limit grows to 21
     grown = limit.limit
-    busy(limit, clock, 2, latency=3.0)  # mean (1+1+3+3)/4 = 2: not yet above 2x
+    busy(limit, clock, 2, latency=3.0)  # mean of the last 4 (1+1+3+3)/4 = 2: not above 2x
     assert limit.limit == grown + 2
     busy(limit, clock, 1, latency=3.0)  # mean 2.5 > 2: the host queues
     assert limit.limit == int((grown + 2) * 0.9) and limit.decreases == 1
@@ -118,7 +118,7 @@ def test_latency_past_the_knee_shrinks_the_limit() -> None:
 
 def test_the_baseline_forgets_old_minimums() -> None:
     clock = Clock()
-    limit = AdaptiveLimit(ceiling=8, baseline_s=100.0, clock=clock)
+    limit = AdaptiveLimit(ceiling=8, baseline_s=100.0, window=1, clock=clock)
     limit.succeeded(0.5, clock.now, 1)
     clock.now += 50
     limit.succeeded(2.0, clock.now, 1)
@@ -245,3 +245,15 @@ def test_the_managed_actor_calls_under_the_adaptive_limit() -> None:
     assert len(answers) == 40 and host.refused > 0
     assert limit.decreases >= 1 and limit.limit < 8 and host.peak <= 8
     assert limit.in_flight == 0
+
+
+def test_the_knee_compares_means_so_varied_answer_lengths_do_not_shrink_the_limit() -> None:
+    """Latencies of 1 s and 4 s alternating (short and long answers): no single call is the
+    baseline, the mean of the window is, and it stays put."""
+    clock = Clock()
+    limit = AdaptiveLimit(ceiling=64, window=4, tolerance=1.5, clock=clock)
+    for i in range(60):
+        started = clock.now
+        clock.now += 0.01
+        limit.succeeded(1.0 if i % 2 else 4.0, started, in_flight=limit.limit)
+    assert (limit.decreases, limit.limit) == (0, 61)

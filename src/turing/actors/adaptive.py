@@ -10,9 +10,11 @@ with `concurrency = "adaptive"`, and never goes above the configured ceiling
   succeeded while the limit was in use (it doubles per round trip).
 - *Additive increase*: afterwards by 1/limit per such call (one per round trip).
 - *Multiplicative decrease*: a 429, 503 or timeout halves it (`backoff`).
-- *Latency knee*: the mean latency of the last `window` calls compared with the least
-  latency seen in the last `baseline_s` seconds; above `tolerance` times that, the host is
-  queueing (more calls only wait longer), and the limit shrinks by `knee_backoff`.
+- *Latency knee*: the mean latency of the last `window` calls compared with the least such
+  mean seen in the last `baseline_s` seconds (means, not single calls: a model's latency
+  follows its answer's length, and a mean over many calls is steady where one call is not);
+  above `tolerance` times that, the host is queueing (more calls only wait longer), and the
+  limit shrinks by `knee_backoff`.
 
 One decrease per round trip: a signal from a call that started before the last decrease
 says nothing about the new limit (it was sent under the old one) and is ignored. Calls only
@@ -69,7 +71,7 @@ class AdaptiveLimit:
         initial: int = 1,
         backoff: float = 0.5,
         knee_backoff: float = 0.9,
-        tolerance: float = 2.0,
+        tolerance: float = 1.5,
         window: int = 20,
         baseline_s: float = 300.0,
         name: str = "",
@@ -91,7 +93,7 @@ class AdaptiveLimit:
         self._slow_start = True
         self._changed_at = -float("inf")  # when the limit last went down
         self._recent: deque[float] = deque(maxlen=window)
-        # (bucket start, least latency in it): the baseline is the least over the buckets
+        # (bucket start, least window mean in it): the baseline is the least over the buckets
         self._mins: deque[tuple[float, float]] = deque()
         self.in_flight = 0
         self.peak = 0
@@ -104,7 +106,8 @@ class AdaptiveLimit:
 
     @property
     def baseline(self) -> float | None:
-        """The least latency seen within `baseline_s` (None before the first call)."""
+        """The least mean latency of `window` calls seen within `baseline_s` (None until
+        `window` calls answered)."""
         self._expire()
         return min(m for _, m in self._mins) if self._mins else None
 
@@ -121,8 +124,8 @@ class AdaptiveLimit:
         if started < self._changed_at:
             return  # sent under an earlier, larger limit
         base = self.baseline
-        if base is not None and len(self._recent) >= max(1, self.window // 2):
-            mean = sum(self._recent) / len(self._recent)
+        if base is not None and len(self._recent) == self.window:
+            mean = sum(self._recent) / self.window
             if mean > base * self.tolerance:  # past the knee: the host queues our calls
                 self._decrease(self.knee_backoff)
                 return
@@ -144,14 +147,17 @@ class AdaptiveLimit:
         self.decreases += 1
 
     def _sample(self, latency_s: float) -> None:
-        now = self.clock()
         self._recent.append(latency_s)
+        if len(self._recent) < self.window:
+            return
+        mean = sum(self._recent) / self.window
+        now = self.clock()
         bucket = self.baseline_s / 10 if self.baseline_s > 0 else float("inf")
         if self._mins and now - self._mins[-1][0] < bucket:
             start, least = self._mins[-1]
-            self._mins[-1] = (start, min(least, latency_s))
+            self._mins[-1] = (start, min(least, mean))
         else:
-            self._mins.append((now, latency_s))
+            self._mins.append((now, mean))
         self._expire()
 
     def _expire(self) -> None:
