@@ -63,7 +63,9 @@ class Dashboard:
         return not self.read_only and self.orchestrator is not None
 
     def workflows(self) -> list[str]:
-        names = set(self.browse.queue())
+        """Workflow names for the filters: the registry's (a few rows), never a scan of
+        the queue."""
+        names = {str(r["name"]) for r in self.store.registry()}
         if self.orchestrator is not None:
             names |= {wf.name for wf in self.orchestrator.registry}
         return sorted(names)
