@@ -103,3 +103,36 @@ def test_over_capacity_over_http_is_a_429_with_retry_after(make_sim: MakeSim) ->
     served, refused, retry_after = asyncio.run(go())
     assert (served, refused) == (200, 429) and retry_after is not None
     assert sim.stats()["over_capacity"] == 1
+
+
+def test_an_adaptive_actor_backs_off_from_a_hidden_capacity(make_sim: MakeSim) -> None:
+    """40 calls at once through the Ollama provider, ceiling 16, against a simulator that
+    refuses a fourth call in flight: every call gets through (429s are retried), the limit
+    came down from where slow start took it, and no place is left held."""
+    from turing import Message, ModelRequest
+    from turing.actors.adaptive import AdaptiveLimit
+    from turing.actors.managed import ManagedActor
+    from turing.actors.settings import ActorSettings
+    from turing.providers import create
+
+    latency = ModelLatency(ttft_s=0.02, tokens_per_s=0.0, jitter=0.0)
+    sim = make_sim(time_scale=1.0, capacity=3, default_latency=latency, retry_after_s=0.01)
+    settings = ActorSettings(
+        "ollama", "qwen2.5:7b", base_url=sim.url, max_retries=50, concurrency="adaptive",
+        max_concurrency=16,
+    )  # fmt: skip
+    limit = AdaptiveLimit(16, initial=8)
+    actor = ManagedActor(create(settings), settings, adaptive=limit)
+
+    async def go() -> list[Any]:
+        def ask(i: int) -> ModelRequest:
+            text = f"posting_id: {i}"
+            return ModelRequest((Message("user", text),), schema=SKILLS_SCHEMA, timeout=30)
+
+        return await asyncio.gather(*(actor.complete(ask(i)) for i in range(40)))
+
+    answers = asyncio.run(go())
+    stats = sim.stats()
+    assert len(answers) == 40 and stats["over_capacity"] > 0
+    assert limit.decreases >= 1 and limit.limit < 8 and limit.in_flight == 0
+    assert stats["peak_in_flight"] <= 16
