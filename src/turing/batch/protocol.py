@@ -86,7 +86,9 @@ PROVIDERS = ("openai", "anthropic")
 def client_for(actor: Any) -> BatchClient:
     """The batch client of a provider actor (a `ManagedActor` around an OpenAI or
     Anthropic actor); `ActorError` for any other."""
-    inner = getattr(actor, "inner", actor)
+    inner = actor  # the provider actor, under the managed and any other wrappers
+    while not hasattr(inner, "_clients") and hasattr(inner, "inner"):
+        inner = inner.inner
     provider = getattr(getattr(actor, "settings", None), "provider", None)
     if provider == "openai":
         from turing.providers.openai_batch import OpenAIBatches
