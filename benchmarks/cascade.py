@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from _common import database
+from _common import database, variant
 from llm_bound import WORKFLOW, add_items
-from turing import Executor, LLMStep, Orchestrator, Registry, RunResult, Workflow
+from turing import Executor, Orchestrator, Registry, RunResult, Workflow
 from turing.actors.base import Usage
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
@@ -44,21 +44,6 @@ N = int(next((a for a in sys.argv[1:] if a.isdigit()), "1000"))
 SMALL, LARGE = "qwen2.5:3b", "gpt-4o"
 PRICES = {SMALL: (0.15, 0.60), LARGE: (1.50, 6.00)}
 FAULTS = {SMALL: {"missing_field": 0.60}, LARGE: {"missing_field": 0.02}}
-
-
-def variant(actor: str | list[str], max_reasks: int) -> Workflow:
-    """The llm_bound labelling workflow with other actors (same contracts, source, sink)."""
-    step = WORKFLOW.steps[0].step
-    assert isinstance(step, LLMStep)
-    return Workflow(
-        WORKFLOW.name,
-        input=WORKFLOW.input,
-        output=WORKFLOW.output,
-        subject_key=WORKFLOW.subject_key,
-        source=WORKFLOW.source,
-        sink=WORKFLOW.sink,
-        steps=[replace(step, actor=actor, max_reasks=max_reasks)],
-    )
 
 
 @dataclass
@@ -116,9 +101,13 @@ def main() -> None:
     rows = []
     for reasks in (0, 2):
         rows += [
-            run("all-small", variant("small", reasks), reasks),
-            run("all-large", variant("large", reasks), reasks),
-            run("cascade small->large", variant(["small", "large"], reasks), reasks),
+            run("all-small", variant(WORKFLOW, actor="small", max_reasks=reasks), reasks),
+            run("all-large", variant(WORKFLOW, actor="large", max_reasks=reasks), reasks),
+            run(
+                "cascade small->large",
+                variant(WORKFLOW, actor=["small", "large"], max_reasks=reasks),
+                reasks,
+            ),
         ]
     print(
         f"cascade: {N} labelling tasks on SQLite, Ollama provider -> simulator; small "

@@ -32,7 +32,7 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "examples" / "talent"))
 
+from _common import variant  # noqa: E402
 from talent import extractor  # noqa: E402
 from talent.generator import build_database  # noqa: E402
 from talent.responder import TalentResponder  # noqa: E402
 from talent.workflows import JOB_SKILLS_CHECKS, job_skills  # noqa: E402
-from turing import Executor, LLMStep, Orchestrator, Registry, RunResult, Workflow  # noqa: E402
+from turing import Executor, Orchestrator, Registry, RunResult, Workflow  # noqa: E402
 from turing.actors.base import Usage  # noqa: E402
 from turing.actors.managed import ManagedActor  # noqa: E402
 from turing.actors.settings import ActorSettings  # noqa: E402
-from turing.checks import Check  # noqa: E402
 from turing.grading import Grade  # noqa: E402
 from turing.providers import create  # noqa: E402
 from turing.sim import SimConfig, Simulator  # noqa: E402
@@ -103,23 +103,6 @@ class ModelledGrader:
 
 def _rows(value: Any) -> set[tuple[str, str]]:
     return {(s["name"], s["reasoning"]) for s in value.get("skills") or []}
-
-
-def variant(checks: list[Check], grade: Grade | None) -> Workflow:
-    """job_skills with other gates (same contracts, source, sink and prompt)."""
-    step = job_skills.steps[0].step
-    assert isinstance(step, LLMStep)
-    return Workflow(
-        job_skills.name,
-        version=job_skills.version,
-        input=job_skills.input,
-        output=job_skills.output,
-        subject_key=job_skills.subject_key,
-        source=job_skills.source,
-        sink=job_skills.sink,
-        checks=checks,
-        steps=[replace(step, grade=grade)],
-    )
 
 
 @dataclass
@@ -197,9 +180,9 @@ def run(label: str, workflow: Workflow) -> Row:
 def main() -> None:
     grade = Grade(actor="grader", rubric=RUBRIC, accept_at=0.7)
     rows = [
-        run("(a) no gates", variant([], None)),
-        run("(b) checks", variant(list(JOB_SKILLS_CHECKS), None)),
-        run("(c) grading", variant([], grade)),
+        run("(a) no gates", variant(job_skills, checks=[])),
+        run("(b) checks", variant(job_skills, checks=list(JOB_SKILLS_CHECKS))),
+        run("(c) grading", variant(job_skills, checks=[], grade=grade)),
     ]
     print(
         f"quality: {N} talent job_skills tasks on SQLite, Ollama provider -> simulator "
