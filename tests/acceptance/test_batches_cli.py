@@ -175,6 +175,14 @@ def test_a_worker_killed_between_submission_and_ingestion(
     assert (row["status"], row["items"]) == ("ingested", {"done": ITEMS})
     shown = turing("batches", "show", str(row["id"]), cwd=project)
     assert shown.code == 0 and "t1-a1-r1" in shown.out
+    stats = turing("stats", "--json", cwd=project)
+    assert stats.code == 0, stats.err
+    numbers = json.loads(stats.out)
+    [batched] = numbers["batch_calls"]  # reported apart, at the batch rate
+    assert (batched["calls"], batched["batches"]) == (ITEMS, 1)
+    tokens = batched["input_tokens"] + batched["output_tokens"]
+    assert batched["cost"] == pytest.approx(tokens * 1.0 / 1_000_000 * 0.5)
+    assert numbers["actors"] == []  # a batch answer has no latency of its own
 
 
 def test_batches_commands_say_what_is_wrong(

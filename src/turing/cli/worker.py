@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -27,6 +27,7 @@ from turing.stats import (
     prune,
     timeout_advice,
 )
+from turing.store.batches import Batches
 from turing.store.store import open_store
 from turing.worker import Worker, WorkerSummary
 
@@ -309,6 +310,8 @@ def stats(
     and cost over a window of history; and each [limits.budget] in its current period
     (spent, held by calls in flight, limit).
 
+    Calls answered through provider batches are shown apart too (cost at the batch rate).
+
     Example: turing stats --since 7d --workflow job_skills   (or: turing stats --timeouts)
     """
     now = time.time()
@@ -322,6 +325,7 @@ def stats(
         numbers = collect_stats(orch.store, since=start, until=now, workflows=names)
         advice = timeout_advice(numbers, orch.registry, _actor_timeout) if timeouts else []
         budgets = _budget_states(orch)
+        batched = Batches(orch.store).costs(start, now, names)
     finally:
         orch.close()
     if timeouts:
@@ -338,10 +342,30 @@ def stats(
         _print_timeouts(advice, numbers, since)
         return
     if as_json:
-        _print_json(numbers.as_dict() | {"budgets": [b.as_dict() for b in budgets]})
+        _print_json(
+            numbers.as_dict() | {"budgets": [b.as_dict() for b in budgets], "batch_calls": batched}
+        )
     else:
         _print_stats(numbers, since)
         _print_budgets(budgets)
+        _print_batch_calls(batched)
+
+
+def _print_batch_calls(batched: list[dict[str, Any]]) -> None:
+    """Calls answered through provider batches, apart: their cost is at the batch rate
+    (and they are in the totals above too)."""
+    if not batched:
+        return
+    table = Table(
+        "actor", "batches", "calls", "input tokens", "output tokens", "cost",
+        title="answered through provider batches (batch rate; included above)",
+    )  # fmt: skip
+    for b in batched:
+        table.add_row(
+            escape(b["actor"]), str(b["batches"]), str(b["calls"]), f"{b['input_tokens']:,}",
+            f"{b['output_tokens']:,}", f"{float(b['cost'] or 0):.6f}",
+        )  # fmt: skip
+    state.out.print(table)
 
 
 def _budget_states(orch: Orchestrator) -> list[BudgetState]:

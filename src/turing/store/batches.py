@@ -201,10 +201,14 @@ class Batches:
             rows = tx.q("batch_pending", now=time.time(), workflows=list(workflows))
         return {r["workflow"]: (int(r["n"]), float(r["oldest"])) for r in rows}
 
-    def costs(self) -> list[Row]:
-        """Calls answered through batches per actor: calls, tokens, cost."""
+    def costs(
+        self, since: float, until: float, workflows: Sequence[str] | None = None
+    ) -> list[Row]:
+        """Calls answered through batches per actor over runs that finished in [since,
+        until]: calls, batches, tokens, cost (at the batch rate)."""
+        params = {"any_workflow": not workflows, "workflows": list(workflows or [])}
         with self.db.read() as tx:
-            rows: list[Row] = tx.q("batch_costs")
+            rows: list[Row] = tx.q("batch_costs", since=since, until=until, **params)
         return rows
 
     def _rows(self, tx: Tx, rows: Iterable[Row]) -> list[BatchRow]:

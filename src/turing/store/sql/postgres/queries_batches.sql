@@ -112,10 +112,13 @@ WHERE status = 'pending' AND (not_before IS NULL OR not_before <= :now)
 GROUP BY workflow;
 
 -- name: batch_costs
--- Calls answered through batches, per actor (turing stats).
-SELECT actor, COUNT(*) AS calls, SUM(input_tokens) AS input_tokens,
-       SUM(output_tokens) AS output_tokens, SUM(cost) AS cost
-FROM turing_calls
-WHERE batch_id IS NOT NULL
-GROUP BY actor
-ORDER BY actor;
+-- Calls answered through provider batches in a window of history, per actor (turing stats
+-- shows them apart: their cost is at the batch rate).
+SELECT c.actor, COUNT(*) AS calls, SUM(c.input_tokens) AS input_tokens,
+       SUM(c.output_tokens) AS output_tokens, SUM(c.cost) AS cost,
+       COUNT(DISTINCT c.batch_id) AS batches
+FROM turing_calls c JOIN turing_runs r ON r.id = c.run_id
+WHERE c.batch_id IS NOT NULL AND r.finished_at >= :since AND r.finished_at <= :until
+  AND (:any_workflow OR r.workflow = ANY(:workflows))
+GROUP BY c.actor
+ORDER BY c.actor;

@@ -57,6 +57,7 @@ WHERE finished_at >= :since AND finished_at <= :until AND status IN ('succeeded'
 SELECT r.workflow, c.step, c.actor, c.latency_ms, c.cached, c.retries
 FROM turing_calls c JOIN turing_runs r ON r.id = c.run_id
 WHERE r.finished_at >= :since AND r.finished_at <= :until
+  AND c.batch_id IS NULL  -- a batch's answers have no latency of their own
   AND (:any_workflow = 1 OR r.workflow IN (SELECT value FROM json_each(:workflows)));
 
 -- name: stats_repairs
