@@ -222,8 +222,11 @@ def test_a_worker_waits_on_a_full_budget_and_says_why(domain: Store) -> None:
     orch.discover_pending_tasks()
     logged: list[str] = []
     running = Running(Worker(orch, idle_s=0.02, log=logged.append))
-    wait_for(lambda: {(t["status"], t["attempts"]) for t in tasks(domain)}
-             == {("succeeded", 1), ("pending", 0)})  # fmt: skip
+    waiting = (
+        "SELECT COUNT(*) AS n FROM turing_tasks WHERE status = 'pending' AND attempts = 0 "
+        "AND last_error LIKE 'budget_wait%'"
+    )
+    wait_for(lambda: rows(domain, waiting)[0]["n"] == 7)  # every task the budget left out
     summary = running.stop()
     assert summary.stop_reason == "test"  # the budget made work wait, it did not stop us
     assert "0.3 USD/day" in summary.report.waiting["tag_items"]
