@@ -23,6 +23,7 @@ from turing.orchestrator import DEFAULT_LEASE_S, BatchLimits, Discovery, Orchest
 from turing.result import RunResult
 from turing.store.db import connect
 from turing.store.migrations import current_version, latest_version, migrate
+from turing.store.ops import OpsStore
 from turing.store.states import Outcome
 from turing.store.store import TaskRow
 
@@ -295,6 +296,7 @@ _PROGRESS_LABELS: dict[str, str] = {
     Outcome.SINK: "failed",
     Outcome.RETRY: "to retry",
     Outcome.DEFERRED: "deferred",
+    Outcome.REVIEW: "held for review",
     Outcome.LOST: "lost",
 }
 
@@ -321,9 +323,17 @@ def nothing_done(orch: Orchestrator, names: list[str] | None, report: Report) ->
         wait = f", next in {q.next_retry_at - q.now:.0f}s" if q.next_retry_at else ""
         parts.append(f"{q.waiting_retry} waiting for a retry time{wait}")
     if q.pending:
-        parts.append(f"{q.pending} pending (not claimable by this run's workflows?)")
+        parts.append(f"{q.pending} pending")
     if q.failed:
         parts.append(f"{q.failed} failed (turing history --failed; turing retry --failed)")
+    if q.review:
+        parts.append(f"{q.review} held for review (turing review list)")
+    if q.submitted:
+        parts.append(f"{q.submitted} inside a provider batch (turing batches list)")
+    paused = [r["workflow"] for r in OpsStore(orch.store.db).paused()]
+    paused = [w for w in paused if not names or w in names]
+    if paused and (q.pending or q.waiting_retry):
+        parts.append(f"paused: {', '.join(paused)} (turing resume NAME)")
     broken = [d.workflow for d in report.discovered if d.error]
     if broken:
         parts.append(f"the source of {', '.join(broken)} failed")
@@ -362,6 +372,7 @@ def print_report(report: Report, idle: str | None = None) -> None:
         tasks = f"{t.succeeded} ok" + (f", {t.failed} failed" if t.failed else "")
         tasks += f", {t.retrying} to retry" if t.retrying else ""
         tasks += f", {t.deferred} deferred (back to pending)" if t.deferred else ""
+        tasks += f", {t.review} held for review" if t.review else ""
         tokens = f"{t.input_tokens + t.output_tokens:,}"
         table.add_row(name, tasks, str(t.repaired), calls, tokens, f"{t.cost:.4f}")
     out.print(table)
@@ -371,6 +382,10 @@ def print_report(report: Report, idle: str | None = None) -> None:
         f"{report.repaired} repaired, in {report.duration_s:.2f}s ({rate:.1f} tasks/s); "
         f"cost {report.total_cost():.4f}"
     )
+    if report.review:
+        out.print(
+            f"{report.review} held for review (their sinks wait for a decision): turing review list"
+        )
     if report.failures:
         out.print(
             "failed by reason: " + ", ".join(f"{k} {v}" for k, v in report.failures.most_common())

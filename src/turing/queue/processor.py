@@ -292,21 +292,29 @@ class Processor:
         wf = self.registry.get(task.workflow)
         # a task tried before failed: its cached answers are what failed, ask afresh
         result = await self.executor.run(
-            wf, task.input, fresh=task.attempts > 1, budget=budget, subject=task.subject,
+            wf,
+            task.input,
+            fresh=task.attempts > 1,
+            budget=budget,
+            subject=task.subject,
             task_id=task.id,
-        )  # fmt: skip
+            feedback=task.feedback,
+        )
         sink, output = wf.sink, result.output
+        hold = None
+        if result.ok and (wf.review or wf.checks):  # held for a reviewer: the sink waits
+            hold = wf.hold_reason(output, task.input, task.subject)
 
         def write(tx: Any) -> None:
             if sink is not None and isinstance(output, dict):
                 task_info = {"subject": task.subject, "id": task.id, "input": task.input}
-                sink.write(tx, _bindable(wf, output), task_info)
+                sink.write(tx, wf.bindable(output), task_info)
 
         retry_at = None
         if not result.ok:
             delay = wf.retry.delay(task.attempts, result.errors[0], self._rng)
             retry_at = None if delay is None else time.time() + delay
-        return Completion(task, result, write, retry_at)
+        return Completion(task, result, write, retry_at, hold)
 
     async def _flush(
         self, done: list[Completion], report: Report, on_result: OnResult | None
@@ -365,7 +373,7 @@ class Processor:
         assert wf.sink is not None
         try:
             with self.store.db.tx() as tx:
-                output = _bindable(wf, result.output)
+                output = wf.bindable(result.output)
                 wf.sink.write(tx, output, {"subject": subject, "id": None, "input": data})
                 raise _Rollback
         except _Rollback:

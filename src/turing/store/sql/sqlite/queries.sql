@@ -78,11 +78,11 @@ WHERE id IN (
     ORDER BY priority DESC, id
     LIMIT :limit
 )
-RETURNING id, workflow, version, subject, input, attempts, priority;
+RETURNING id, workflow, version, subject, input, attempts, priority, feedback;
 
 -- name: complete_task
 UPDATE turing_tasks
-SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL,
+SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, feedback = NULL,
     finished_at = :now, updated_at = :now
 WHERE id = :id AND status = 'running' AND lease_owner = :owner;
 
@@ -213,6 +213,8 @@ SELECT
         OR lease_expires_at < :now) THEN 1 ELSE 0 END), 0) AS expired,
     COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
     COALESCE(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), 0) AS succeeded,
+    COALESCE(SUM(CASE WHEN status = 'review' THEN 1 ELSE 0 END), 0) AS review,
+    COALESCE(SUM(CASE WHEN status = 'submitted' THEN 1 ELSE 0 END), 0) AS submitted,
     MIN(CASE WHEN status = 'pending' AND not_before > :now THEN not_before END) AS next_retry_at,
     MAX(CASE WHEN status = 'running' THEN lease_expires_at END) AS last_lease_expiry
 FROM turing_tasks
