@@ -63,6 +63,7 @@ class LeaseHeartbeat(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
+        self._tell("register", lambda: LeaseStore(self.store.db).register(self.owner, self.lease_s))
         while not self._halt.wait(self.every_s):
             try:
                 extend_leases(self.store, self.owner, self.lease_s)
@@ -72,9 +73,20 @@ class LeaseHeartbeat(threading.Thread):
                 logger.warning("%s; owner %s keeps beating", message, self.owner)
                 if self.log is not None:
                     self.log(message)
+        # in this thread, so a stop never waits on a database that stopped answering
+        self._tell("forget", lambda: LeaseStore(self.store.db).forget(self.owner))
 
     def stop(self) -> None:
         """Stop beating and wait for a beat in progress to end."""
         self._halt.set()
         if self.is_alive():
             self.join(timeout=max(5.0, self.every_s))
+
+    def _tell(self, what: str, do: Callable[[], None]) -> None:
+        """Register or forget this process as a live worker (the dashboard shows them);
+        a failure is only logged: leases never depend on it."""
+        try:
+            do()
+        except Exception as exc:
+            logger.warning("could not %s worker %s (%s: %s)", what, self.owner,
+                           type(exc).__name__, exc)  # fmt: skip

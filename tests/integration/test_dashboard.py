@@ -263,3 +263,23 @@ def _task_ids(page: str) -> list[int]:
 
 def _statuses(page: str) -> list[str]:
     return re.findall(r'<span class="pill s-(\w+)">', page)
+
+
+def test_a_heartbeat_shows_its_worker_live_until_it_stops(domain: Store) -> None:
+    from turing.leases import LeaseHeartbeat
+
+    browse = BrowseStore(domain.db)
+    beat = LeaseHeartbeat(domain, "worker-b", lease_s=60, every_s=30)
+    beat.start()
+    try:
+        for _ in range(500):  # registered by the thread at its start, before any beat
+            if any(w.worker == "worker-b" for w in browse.workers()):
+                break
+            beat.join(0.01)
+        [worker] = [w for w in browse.workers() if w.worker == "worker-b"]
+        now = worker.beat_at or 0.0
+        assert worker.live(now) and worker.lease_s == 60
+        assert not worker.live(now + 61)  # a beat older than its lease: gone
+    finally:
+        beat.stop()
+    assert all(w.worker != "worker-b" for w in browse.workers())  # stopped on purpose

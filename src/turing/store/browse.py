@@ -290,6 +290,9 @@ class WorkerBeats:
         self.tx.x("beat_worker", worker=worker, now=at, lease_s=lease_s, held=held)
         self.tx.x("prune_workers", stale=at - WORKER_ROWS_KEPT_S)
 
+    def forget(self, worker: str) -> None:
+        self.tx.x("forget_worker", worker=worker)
+
 
 def _errors(tx: Tx, ids: Sequence[int]) -> list[Row]:
     return tx.q("browse_task_errors", ids=list(ids)) if ids else []

@@ -31,6 +31,16 @@ class LeaseStore:
             WorkerBeats(tx).beat(owner, lease_s, n, now)  # the dashboard's live workers
         return n
 
+    def register(self, owner: str, lease_s: float) -> None:
+        """Show `owner` as a live worker before its first beat (the dashboard)."""
+        with self.db.tx() as tx:
+            WorkerBeats(tx).beat(owner, lease_s, 0, Store.now(tx))
+
+    def forget(self, owner: str) -> None:
+        """`owner` stopped beating on purpose: no longer a worker."""
+        with self.db.tx() as tx:
+            WorkerBeats(tx).forget(owner)
+
     def owned(self, owner: str) -> list[TaskRow]:
         """The tasks `owner` holds (status running), in id order."""
         with self.db.read() as tx:

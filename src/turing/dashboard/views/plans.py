@@ -49,6 +49,8 @@ def plan_view(ctx: Dashboard, path: Path) -> dict[str, Any]:
     """The plan's graph and step table, or the problems that keep it from being drawn."""
     try:
         data = json.loads(path.read_text("utf-8"))
+        if isinstance(data, dict) and "steps" not in data and "plan" in data:
+            data = data["plan"]  # what `turing plan --json` prints: the plan with notes
         if ctx.orchestrator is None:
             raise TuringError("plans are checked against the registry: start with a project")
         plan = parse_plan(data, Catalog.from_registry(ctx.orchestrator.registry))

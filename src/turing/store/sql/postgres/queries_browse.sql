@@ -10,6 +10,9 @@ VALUES (:worker, :now, :now, :lease_s, :held)
 ON CONFLICT (worker) DO UPDATE
 SET beat_at = excluded.beat_at, lease_s = excluded.lease_s, held = excluded.held;
 
+-- name: forget_worker
+DELETE FROM turing_workers WHERE worker = :worker;
+
 -- name: prune_workers
 DELETE FROM turing_workers WHERE beat_at < :stale;
 
