@@ -417,3 +417,67 @@ def test_an_answer_to_a_prompt_edited_meanwhile_is_not_written(
     assert summaries(domain) == list(range(1, 11))
     orch.close()
     later.close()
+
+
+def test_auto_waits_for_enough_tasks_or_for_the_oldest_to_wait_long_enough(
+    domain: Store, sim_factory: Callable[..., Simulator], clock: Clock
+) -> None:
+    sim = sim_factory()
+    model = actor(sim, "openai", batch="auto", batch_min_tasks=11, batch_max_wait=600.0)
+    orch = orchestrator(domain, model)
+    orch.batcher.clock = time.time
+    orch.process_pending_tasks()  # 10 pending, 11 wanted, nobody waited long: no batch
+    assert statuses(domain) == {"pending": 10}  # and nothing ran synchronously either
+    assert rows(domain, "SELECT id FROM turing_batches") == []
+    assert sim.stats()["calls"] == 0
+    orch.batcher.lanes[0].settings.__dict__["batch_min_tasks"] = 10  # now there are enough
+    assert orch.batcher._due(orch.batcher.lanes[0], ["summarize"])
+    orch.batcher.lanes[0].settings.__dict__["batch_min_tasks"] = 11
+    orch.batcher.clock = lambda: time.time() + 601  # the oldest has waited long enough
+    orch.process_pending_tasks()  # submitted, and (its poll interval passed) ingested
+    assert scalar(domain, "SELECT COUNT(*) FROM turing_batches") == 1
+    assert statuses(domain) == {"succeeded": 10}
+    assert scalar(domain, "SELECT COUNT(*) FROM turing_calls WHERE batch_id IS NULL") == 0
+    orch.close()
+
+
+def test_what_cannot_go_through_a_batch_runs_synchronously_and_says_why(
+    store: Store, sim_factory: Callable[..., Simulator]
+) -> None:
+    from turing import Grade
+    from turing.actors.fake import FakeModel
+
+    sim = sim_factory()
+    two_steps = Workflow(
+        "two_steps",
+        input=ItemIn,
+        output=Summary,
+        steps=[
+            LLMStep("first", prompt="{{ text }}", actor="model", output=Summary),
+            LLMStep("second", prompt="{{ first }}", actor="model", after=["first"]),
+        ],
+    )
+    graded = Workflow(
+        "graded",
+        input=ItemIn,
+        output=Summary,
+        steps=[LLMStep("s", prompt="{{ text }}", actor="model",
+                       grade=Grade(actor="judge", rubric="is it a summary?"))],
+    )  # fmt: skip
+    local = Workflow(
+        "local", input=ItemIn, output=Summary,
+        steps=[LLMStep("s", prompt="{{ text }}", actor="local")],
+    )  # fmt: skip
+    ollama = ActorSettings("ollama", "qwen2.5:7b", base_url=sim.url, batch="on")
+    actors = {
+        "model": actor(sim, "openai"),
+        "judge": FakeModel(lambda r: "{}", name="judge"),
+        "local": ManagedActor(create(ollama), ollama),
+    }
+    orch = Orchestrator(Registry([two_steps, graded, local]), Executor(actors), store)
+    assert orch.batcher.batched() == set()
+    notes = "\n".join(orch.batcher.notes)
+    assert "'two_steps' runs synchronously" in notes and "2 LLM steps" in notes
+    assert "'graded' runs synchronously" in notes and "grade=" in notes
+    assert "'local' runs synchronously" in notes and "no batch API" in notes
+    orch.close()
