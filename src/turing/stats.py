@@ -190,31 +190,34 @@ def quality_of(calls: Iterable[QualityCall]) -> dict[tuple[str, str, str], Quali
     seen_runs: set[tuple[tuple[str, str, str], int]] = set()
     for attempts in answers.values():
         attempts.sort(key=lambda c: c.number)
-        first, last = attempts[0], attempts[-1]
-        key = (first.workflow, first.actor, first.fingerprint)
-        q = out.setdefault(key, QualityFigures())
-        q.answers += 1
-        contract = [r for r in first.rules if not r.startswith("check:")]
-        q.first_valid += not contract and not first.error
-        q.reasked += last.number > 1
-        if (key, first.run_id) not in seen_runs:
-            seen_runs.add((key, first.run_id))
-            q.runs += 1
-            q.repaired_runs += first.run_repairs > 0
-        for c in attempts:
-            q.calls += 1
-            q.check_failures.update(
-                {r.removeprefix("check:") for r in c.rules if r.startswith("check:")}
-            )
-            if c is not last or c.run_status != "succeeded":
-                q.thrown_calls += 1
-                q.thrown_tokens += c.tokens
-                q.thrown_cost += c.cost
+        final = attempts[-1]  # the answer the run kept (when it succeeded)
+        for own in _by_actor(attempts):  # a cascade: each actor's answers are its own
+            first = own[0]
+            key = (first.workflow, first.actor, first.fingerprint)
+            q = out.setdefault(key, QualityFigures())
+            q.answers += 1
+            contract = [r for r in first.rules if not r.startswith("check:")]
+            q.first_valid += not contract and not first.error
+            q.reasked += len(own) > 1
+            if (key, first.run_id) not in seen_runs:
+                seen_runs.add((key, first.run_id))
+                q.runs += 1
+                q.repaired_runs += first.run_repairs > 0
+            for c in own:
+                q.calls += 1
+                q.check_failures.update(
+                    {r.removeprefix("check:") for r in c.rules if r.startswith("check:")}
+                )
+                if c is not final or c.run_status != "succeeded":
+                    q.thrown_calls += 1
+                    q.thrown_tokens += c.tokens
+                    q.thrown_cost += c.cost
     for c in gates:  # counted for the answers they judged (the answering actor's key)
         graded = answers.get((c.run_id, c.step.split(":", 1)[0]))
         if not graded:
             continue
-        first = graded[0]
+        # a gate call carries the number of the answer it judged
+        first = next((a for a in graded if a.number == c.number), graded[0])
         q = out[(first.workflow, first.actor, first.fingerprint)]
         q.calls += 1
         q.thrown_calls += 1  # a gate's own answer is never written: its cost is overhead
@@ -224,6 +227,17 @@ def quality_of(calls: Iterable[QualityCall]) -> dict[tuple[str, str, str], Quali
             with contextlib.suppress(Exception):  # an unreadable grade gave no score
                 q.grades[round(float(parse_json(c.grade_raw, [])["score"]), 1)] += 1
     return out
+
+
+def _by_actor(attempts: list[QualityCall]) -> list[list[QualityCall]]:
+    """A step's calls in order, split where the actor changes (each level of a cascade)."""
+    runs: list[list[QualityCall]] = []
+    for c in attempts:
+        if runs and runs[-1][-1].actor == c.actor:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return runs
 
 
 @dataclass

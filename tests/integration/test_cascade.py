@@ -96,6 +96,14 @@ def test_invalid_small_answers_go_to_the_large_model_and_history_says_who(domain
     assert by_item["3"] == [(1, "fake:small", 0.001)]
     assert len(calls) == 15
     assert sum(c["violations"] not in ("[]", "") for c in calls) == 5  # the small failures
+    # turing stats: each level's answers count for its own actor, escalated ones thrown away
+    from turing.stats import collect_stats
+
+    quality = {k[1]: q for k, q in collect_stats(domain, since=0).quality.items()}
+    small_q, large_q = quality["fake:small"], quality["fake:large"]
+    assert (small_q.answers, small_q.first_valid, small_q.reasked) == (10, 5, 0)
+    assert (small_q.thrown_calls, round(small_q.thrown_cost, 6)) == (5, 0.005)
+    assert (large_q.answers, large_q.first_valid, large_q.thrown_calls) == (5, 5, 0)
 
 
 def test_the_cascade_against_the_simulator(domain: Store) -> None:
