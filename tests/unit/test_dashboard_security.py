@@ -51,3 +51,11 @@ def test_loopback_and_masking() -> None:
     masked = masked_url("postgresql://app:pa55word@db.example:5432/prod?schema=x")
     assert masked == "postgresql://app:***@db.example:5432/prod?schema=x"
     assert masked_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_url_passwords_inside_text_are_masked() -> None:
+    from turing.dashboard._context import masked_text
+
+    actor = "openai:gpt-4o@https://proxy-user:pr0xy-pass@llm.example/v1"
+    assert masked_text(actor) == "openai:gpt-4o@https://proxy-user:***@llm.example/v1"
+    assert masked_text("ollama:qwen@http://127.0.0.1:11434") == "ollama:qwen@http://127.0.0.1:11434"

@@ -4,6 +4,7 @@ the templates, and the checks a state-changing request must pass."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Dashboard:
             "num": lambda v: f"{int(v or 0):,}",
             "pct": lambda v: "–" if v is None else f"{100 * float(v):.1f}%",
             "pretty": pretty_json,
+            "masked": masked_text,
         }
 
     @property
@@ -136,6 +138,15 @@ def ago(seconds: float | None) -> str:
     if s < 129_600:
         return f"{s / 3600:.1f}h"
     return f"{s / 86_400:.1f}d"
+
+
+_CREDENTIALS = re.compile(r"(://[^/:@\s]*):[^/@\s]*@")
+
+
+def masked_text(text: str | None) -> str:
+    """Text with the password of every URL in it replaced by *** (actor identities carry
+    their base URL)."""
+    return _CREDENTIALS.sub(r"\1:***@", text or "")
 
 
 def pretty_json(value: Any) -> str:

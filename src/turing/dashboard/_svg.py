@@ -33,7 +33,7 @@ def _nice(value: float) -> float:
     return 10 * step
 
 
-def latency_bars(rows: Sequence[tuple[str, Percentiles]], width: int = 720) -> str:
+def latency_bars(rows: Sequence[tuple[str, Percentiles]], width: int = 1200) -> str:
     """One row per step: p50, p95 and p99 as nested bars on a shared millisecond axis."""
     if not rows:
         return ""
@@ -42,8 +42,9 @@ def latency_bars(rows: Sequence[tuple[str, Percentiles]], width: int = 720) -> s
     plot_w = width - label_w - 70
     height = top + row_h * len(rows) + 8
     out = [
-        f"<svg class='chart' viewBox='0 0 {width} {height}' role='img' "
-        f"aria-label='call latency percentiles per step' xmlns='http://www.w3.org/2000/svg'>"
+        f"<svg class='chart' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
+        "role='img' aria-label='call latency percentiles per step' "
+        "xmlns='http://www.w3.org/2000/svg'>"
     ]
     for i in range(5):
         x = label_w + plot_w * i / 4
@@ -73,30 +74,33 @@ def latency_bars(rows: Sequence[tuple[str, Percentiles]], width: int = 720) -> s
     return "".join(out)
 
 
-def cost_columns(buckets: Sequence[CostBucket], bucket_s: float, width: int = 720) -> str:
-    """Cost per time bucket as columns, with the runs (and failures) of each in its title."""
+def cost_columns(
+    buckets: Sequence[CostBucket], bucket_s: float, since: float, until: float, width: int = 1200
+) -> str:
+    """Cost per time bucket as columns over the whole window (empty buckets stay empty),
+    with the runs and failures of each in its title."""
     if not buckets:
         return ""
-    height, left, bottom, top = 200, 56, 26, 12
-    plot_w, plot_h = width - left - 10, height - top - bottom
+    height, left, bottom, top = 210, 60, 28, 14
+    plot_w, plot_h = width - left - 12, height - top - bottom
     top_cost = _nice(max(b.cost for b in buckets))
-    first = buckets[0].start
-    slots = max(1, round((buckets[-1].start - first) / bucket_s) + 1)
+    first = (since // bucket_s) * bucket_s
+    slots = max(1, int((until - first) // bucket_s) + 1)
     col_w = plot_w / slots
     out = [
-        f"<svg class='chart' viewBox='0 0 {width} {height}' role='img' "
-        f"aria-label='cost over time' xmlns='http://www.w3.org/2000/svg'>"
+        f"<svg class='chart' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
+        "role='img' aria-label='cost over time' xmlns='http://www.w3.org/2000/svg'>"
     ]
     for i in range(5):
         y = top + plot_h * (1 - i / 4)
-        out.append(f"<line x1='{left}' y1='{y:.0f}' x2='{width - 10}' y2='{y:.0f}' class='grid'/>")
+        out.append(f"<line x1='{left}' y1='{y:.0f}' x2='{width - 12}' y2='{y:.0f}' class='grid'/>")
         out.append(
             f"<text x='{left - 6}' y='{y + 4:.0f}' text-anchor='end' {_FONT} class='axis'>"
             f"{top_cost * i / 4:.4g}</text>"
         )
-    fmt = "%H:%M" if bucket_s < 86_400 else "%m-%d"
+    fmt = "%H:%M" if bucket_s < 86_400 / 4 else "%m-%d %H:%M"
     for b in buckets:
-        slot = round((b.start - first) / bucket_s)
+        slot = min(slots - 1, max(0, round((b.start - first) / bucket_s)))
         h = plot_h * b.cost / top_cost
         x = left + slot * col_w
         stamp = datetime.fromtimestamp(b.start, UTC).strftime("%Y-%m-%d %H:%M")
@@ -150,8 +154,9 @@ def plan_graph(nodes: Sequence[Node]) -> str:
         for row, n in enumerate(members):
             where[n.id] = (pad + col * (box_w + gap_x), pad + row * (box_h + gap_y))
     out = [
-        f"<svg class='plan' viewBox='0 0 {width} {height}' role='img' aria-label='plan graph' "
-        f"xmlns='http://www.w3.org/2000/svg'><defs><marker id='arrow' viewBox='0 0 10 10' "
+        f"<svg class='plan' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
+        "role='img' aria-label='plan graph' "
+        "xmlns='http://www.w3.org/2000/svg'><defs><marker id='arrow' viewBox='0 0 10 10' "
         f"refX='10' refY='5' markerWidth='7' markerHeight='7' orient='auto'>"
         f"<path d='M0,0 L10,5 L0,10 z' class='arrowhead'/></marker></defs>"
     ]

@@ -20,7 +20,8 @@ def routes(ctx: Dashboard) -> list[BaseRoute]:
         if window not in WINDOWS:
             window = "24h"
         span, bucket = WINDOWS[window]
-        since = ctx.clock() - span
+        now = ctx.clock()
+        since = now - span
         latency = [
             (f"{wf} · {step}", p)
             for (wf, step), values in sorted(ctx.browse.latencies(since).items())
@@ -35,7 +36,7 @@ def routes(ctx: Dashboard) -> list[BaseRoute]:
             windows=list(WINDOWS),
             latency=latency,
             latency_svg=latency_bars(latency),
-            cost_svg=cost_columns(buckets, bucket),
+            cost_svg=cost_columns(buckets, bucket, since, now),
             total_cost=sum(b.cost for b in buckets),
             total_runs=sum(b.runs for b in buckets),
         )
