@@ -47,7 +47,7 @@ class Dashboard:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        self.env.filters |= {
+        filters: dict[str, Callable[[Any], str]] = {
             "when": when,
             "ago": ago,
             "ms": lambda v: "" if v is None else f"{float(v):,.0f} ms",
@@ -57,6 +57,7 @@ class Dashboard:
             "pretty": pretty_json,
             "masked": masked_text,
         }
+        self.env.filters |= filters
 
     @property
     def controls(self) -> bool:
