@@ -139,7 +139,7 @@ def test_grader_calls_count_against_the_run_limit() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"on_low": "review"}, "not built yet"),
+        ({"on_low": "hold"}, "on_low='hold'"),
         ({"accept_at": 4.0}, "outside the scale"),
         ({"scale": "0-10"}, "scale must be"),
         ({"rubric": " "}, "rubric is empty"),
