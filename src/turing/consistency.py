@@ -4,7 +4,8 @@
             consistency=Consistency(k=3, sample=0.1, temperature=0.7, agree="majority"))
 
 For a sampled fraction `sample` of tasks (chosen by a hash of the workflow and the task's
-subject, so a re-run samples the same tasks), the final step's accepted answer (validated,
+subject, so a re-run samples the same tasks), and with `after_check_failure=True` also for
+every task whose answers failed a check before one passed, the final step's accepted answer (validated,
 checked and graded) is one of `k` answers: `k - 1` more are asked at `temperature`, each
 repaired and validated against the contract and the workflow's checks (an invalid one
 counts as disagreeing). Agreement is then:
@@ -48,6 +49,9 @@ class Consistency:
     sample: float = 1.0
     temperature: float = 0.7
     agree: Agree = "majority"
+    # also every task whose answers failed a check before one passed (sampled or not): a
+    # model that needed a correction is asked whether it gives the corrected value reliably
+    after_check_failure: bool = False
 
     def __post_init__(self) -> None:
         where = f"Consistency(k={self.k})"
@@ -95,6 +99,7 @@ class Consistency:
             "sample": self.sample,
             "temperature": self.temperature,
             "agree": self.agree,
+            **({"after_check_failure": True} if self.after_check_failure else {}),
         }
 
 

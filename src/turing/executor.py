@@ -178,6 +178,7 @@ class _Run:
         self.fresh = False  # no answers from the response cache
         self.budget: Budget | None = None  # the batch's (or the worker's) budget
         self.feedback: str | None = None  # a reviewer's comment on the held answer
+        self.check_failed = False  # an answer failed a check (consistency may then run)
         self.outputs: dict[str, Any] = {}
 
     def _contract_error(
@@ -470,6 +471,7 @@ class _Run:
                 if not violations:
                     failed, flagged = self._checked(outcome.value)
                     violations += failed
+                    self.check_failed = self.check_failed or bool(failed)
             answer_at = len(self.result.attempts)
             self._attempt(
                 where,
@@ -492,7 +494,10 @@ class _Run:
                     self.result.attempts[answer_at] = replace(
                         answered, violations=(*answered.violations, low)
                     )
-                    violations = (low,)
+                    if step.grade.on_low == "review":  # accepted, held for a person
+                        self.result.holds.append(f"grade: {low.message}")
+                    else:
+                        violations = (low,)
             if outcome.ok and not violations:
                 if tries == 1 and hasattr(actor, "accepted"):  # only a validated answer
                     await _remember(cast(Remembers, actor), request, response)
@@ -656,7 +661,10 @@ class _Run:
         """On a sampled task, ask k-1 more times at a higher temperature; fail the run
         when the accepted answer lacks agreement."""
         wf = self.workflow
-        if not consistency.sampled(wf.name, subject_of(self.data, wf.subject_key)):
+        failed_check = consistency.after_check_failure and self.check_failed
+        if not (
+            failed_check or consistency.sampled(wf.name, subject_of(self.data, wf.subject_key))
+        ):
             return
         name = step.name + CONSISTENCY_SUFFIX
         contract = self.workflow.final_step.contract

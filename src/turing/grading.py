@@ -8,8 +8,9 @@ The grader sees the rubric, the task's input and the validated (and checked) ans
 answers its own contract: `{"score": <number on the scale>, "reasons": [...]}`, with the
 scale `"0-1"` (default) or `"1-5"`. A score below `accept_at` sends the answer back to the
 answering model with the grader's reasons, like a failed check (`on_low="reask"`), or asks
-the next actor of the step's cascade (`on_low="escalate"`; on the last actor it re-asks).
-Holding for review is not built (a load-time error). Only the workflow's final step is graded.
+the next actor of the step's cascade (`on_low="escalate"`; on the last actor it re-asks),
+or accepts the answer and holds the task for a reviewer with the grade and its reasons as
+the reason (`on_low="review"`, see `turing.review`). Only the workflow's final step is graded.
 
 By default a grader never grades answers from its own model: when the grader's actor
 identity equals the answering actor's, the run fails before any call (kind `actor`), naming
@@ -64,7 +65,7 @@ class Grade:
     rubric: str
     accept_at: float = 0.7
     scale: Scale = "0-1"
-    on_low: Literal["reask", "escalate"] = "reask"
+    on_low: Literal["reask", "escalate", "review"] = "reask"
     allow_same_model: bool = False
     timeout: float = 60.0
     max_tokens: int | None = None
@@ -80,11 +81,9 @@ class Grade:
             raise WorkflowDefinitionError(
                 where, f"accept_at={self.accept_at:g} is outside the scale {self.scale}"
             )
-        if self.on_low not in ("reask", "escalate"):
+        if self.on_low not in ("reask", "escalate", "review"):
             raise WorkflowDefinitionError(
-                where,
-                f"on_low={self.on_low!r} is not available: 'reask' or 'escalate' "
-                "(holding for review is not built yet)",
+                where, f"on_low={self.on_low!r} is not one of 'reask', 'escalate', 'review'"
             )
         if not self.rubric.strip():
             raise WorkflowDefinitionError(where, "rubric is empty")

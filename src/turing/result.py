@@ -123,6 +123,8 @@ class RunResult:
     attempts: list[Attempt] = field(default_factory=list)
     duration_s: float = 0.0
     dry_run: bool = False
+    # why the accepted output should wait for a reviewer (a low grade set to "review")
+    holds: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -139,3 +139,41 @@ def test_an_answer_without_agreement_is_not_written(domain: Store) -> None:
     samples = rows(domain, "SELECT violations FROM turing_calls WHERE step = 'pick:consistency'")
     assert len(samples) == 20
     assert sum('"consistency"' in s["violations"] for s in samples) == 2
+
+
+def test_a_low_grade_set_to_review_holds_the_task_for_a_person(domain: Store) -> None:
+    model, grader = FakeModel(answer, name="answers"), FakeModel(grade, name="grades")
+    held = Grade(actor="g", rubric=GRADE.rubric, accept_at=0.7, on_low="review")
+    report = run(domain, picking(grade=held), {"m": model, "g": grader})
+    # items 1-3 answer an invented quote first: accepted as it is, but held, not re-asked
+    assert (report.succeeded, report.review, report.failed) == (7, 3, 0)
+    assert [r["item_id"] for r in rows(domain, "SELECT item_id FROM summaries ORDER BY 1")] == [
+        4, 5, 6, 7, 8, 9, 10
+    ]  # fmt: skip
+    reviews = rows(domain, "SELECT subject, reason, output FROM turing_reviews ORDER BY subject")
+    assert [r["subject"] for r in reviews] == ["1", "2", "3"]
+    assert all(r["reason"].startswith("grade: ") and "0.1" in r["reason"] for r in reviews)
+    assert all(INVENTED in json.loads(r["output"])["quote"] for r in reviews)
+    assert len(model.requests) == 10  # no re-asks
+
+
+def test_consistency_runs_after_a_failed_check_even_when_not_sampled(domain: Store) -> None:
+    from turing.checks import grounded
+
+    model = FakeModel(answer, name="answers")
+    after = Consistency(k=3, sample=0.0, after_check_failure=True)
+    wf = picking(consistency=after)
+    wf = Workflow(
+        wf.name, input=wf.input, output=wf.output, subject_key="item_id", source=wf.source,
+        sink=wf.sink, steps=[s.step for s in wf.steps], checks=[grounded("quote", within="text")],
+    )  # fmt: skip
+    report = run(domain, wf, {"m": model})
+    assert report.succeeded == 9 and report.failed == 1  # item 3 never grounds its quote
+    asked = rows(
+        domain,
+        "SELECT r.subject, COUNT(*) AS n FROM turing_calls c JOIN turing_runs r "
+        "ON r.id = c.run_id WHERE c.step = 'pick:consistency' GROUP BY r.subject",
+    )
+    # items 1 and 2 failed the check once, then passed: their answers were asked twice more;
+    # the others were not sampled (sample=0) and never failed a check
+    assert {r["subject"]: r["n"] for r in asked} == {"1": 2, "2": 2}

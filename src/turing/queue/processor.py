@@ -302,8 +302,9 @@ class Processor:
         )
         sink, output = wf.sink, result.output
         hold = None
-        if result.ok and (wf.review or wf.checks):  # held for a reviewer: the sink waits
-            hold = wf.hold_reason(output, task.input, task.subject)
+        if result.ok and (wf.review or wf.checks or result.holds):  # the sink waits
+            rules = wf.hold_reason(output, task.input, task.subject)
+            hold = "; ".join([*result.holds, *([rules] if rules else [])]) or None
 
         def write(tx: Any) -> None:
             if sink is not None and isinstance(output, dict):
