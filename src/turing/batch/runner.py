@@ -17,6 +17,7 @@ completion with the sink in its transaction. See docs/models.md, "Provider batch
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -151,6 +152,7 @@ class Batcher:
         if why is None and settings.provider not in PROVIDERS:
             why = f"provider {settings.provider!r} has no batch API (only {', '.join(PROVIDERS)})"
         if why is not None:
+            log.warning("workflow %r runs synchronously: %s", wf.name, why)
             self.notes.append(
                 f"workflow {wf.name!r} runs synchronously although actor {ref!r} has "
                 f"batch = {settings.batch!r}: {why}"
@@ -255,7 +257,13 @@ class Batcher:
             report.returned += self.batches.return_untaken(batch_id)
             report.notes.append(f"batch {batch_id}: the provider refused it ({exc})")
             return batch_id
-        self.batches.submitted(batch_id, created.id, created.expires_at, created.status)
+        if not self.batches.submitted(batch_id, created.id, created.expires_at, created.status):
+            # a poller gave this batch up meanwhile (past the grace: its tasks went back to
+            # pending): nobody will ingest it, so it is cancelled, not paid for twice
+            log.warning("batch %d: given up while it was being created; cancelling", batch_id)
+            with contextlib.suppress(ActorError):
+                await client.cancel(created.id)
+            return batch_id
         report.submitted[batch_id] = len(sent)
         log.info("batch %d: %d request(s) submitted as %s", batch_id, len(sent), created.id)
         return batch_id
