@@ -15,13 +15,25 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("multipart")  # python-multipart: forms
 
+from pydantic import BaseModel
 from starlette.testclient import TestClient
 
 from integration.conftest import Backend
-from integration.domain import Calls, count_words, orchestrator, rows, tag_items
+from integration.domain import (
+    INSERT_RESULT,
+    PENDING_ITEMS,
+    Calls,
+    ItemIn,
+    count_words,
+    orchestrator,
+    rows,
+    tag_items,
+)
+from turing import ScriptStep, Sink, Source, Workflow
 from turing.dashboard import create_app
 from turing.orchestrator import Orchestrator
 from turing.project import Project
+from turing.review import flagged
 from turing.store import Store, open_store
 from turing.store.browse import BrowseStore, TaskFilter
 from turing.store.leases import LeaseStore
@@ -283,3 +295,65 @@ def test_a_heartbeat_shows_its_worker_live_until_it_stops(domain: Store) -> None
     finally:
         beat.stop()
     assert all(w.worker != "worker-b" for w in browse.workers())  # stopped on purpose
+
+
+class _Held(BaseModel):
+    item_id: int
+    words: int
+    needs_human: bool
+
+
+def test_review_decisions_through_the_page(domain: Store) -> None:
+    """Approve writes the sink row once; an invalid edit is refused and the task stays
+    held; a second decision on a decided task is a conflict; reject fails the task."""
+
+    def count(data: dict[str, Any]) -> dict[str, Any]:
+        return {"item_id": data["item_id"], "words": len(data["text"].split()),
+                "needs_human": data["item_id"] <= 3}  # fmt: skip
+
+    wf = Workflow(
+        "held_words",
+        input=ItemIn,
+        output=_Held,
+        subject_key="item_id",
+        source=Source(sql=PENDING_ITEMS),
+        sink=Sink.sql(INSERT_RESULT),
+        review=[flagged("needs_human")],
+        steps=[ScriptStep("count", run=count)],
+    )
+    orch = orchestrator(domain, wf)
+    orch.process_pending_tasks()
+    held = rows(domain, "SELECT id, subject FROM turing_tasks WHERE status = 'review' ORDER BY id")
+    assert [h["subject"] for h in held] == ["1", "2", "3"]
+    with TestClient(create_app(orch, who="rita")) as client:
+        listing = client.get("/reviews").text
+        assert all(f"/reviews/{h['id']}" in listing for h in held)
+        page = client.get(f"/reviews/{held[0]['id']}").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert token and "needs_human" in page
+        post = {"csrf": token.group(1)}
+
+        def decide(task_id: int, **form: str) -> Any:
+            return client.post(
+                f"/reviews/{task_id}", data=post | form, headers={"origin": ORIGIN},
+                follow_redirects=False,
+            )  # fmt: skip
+
+        bad_edit = decide(held[1]["id"], decision="approve", output='{"item_id": 2}')
+        assert bad_edit.status_code == 400 and "contract" in bad_edit.text
+        assert decide(held[0]["id"], decision="approve").status_code == 303
+        again = decide(held[0]["id"], decision="approve")
+        assert again.status_code in (404, 400, 409)  # decided: not held any more
+        edit = '{"item_id": 2, "words": 99, "needs_human": false}'
+        assert decide(held[1]["id"], decision="approve", output=edit).status_code == 303
+        assert decide(held[2]["id"], decision="reject", comment="wrong").status_code == 303
+    results = rows(domain, "SELECT item_id, words FROM results WHERE item_id <= 3 ORDER BY 1")
+    assert [(r["item_id"], r["words"]) for r in results] == [(1, 1), (2, 99)]
+    status = rows(domain, f"SELECT status FROM turing_tasks WHERE id = {held[2]['id']}")
+    assert status[0]["status"] == "failed"
+
+
+def test_metrics_are_served(site: Site) -> None:
+    pytest.importorskip("prometheus_client")
+    text = site.client.get("/metrics/").text
+    assert "turing_" in text and "count_words" in text
