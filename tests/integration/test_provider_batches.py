@@ -481,3 +481,32 @@ def test_what_cannot_go_through_a_batch_runs_synchronously_and_says_why(
     assert "'graded' runs synchronously" in notes and "grade=" in notes
     assert "'local' runs synchronously" in notes and "no batch API" in notes
     orch.close()
+
+
+class _DiesBeforeCreate(_DiesAfterCreate):
+    async def create(self, *args: Any) -> Any:
+        raise _Killed
+
+
+def test_a_batch_recorded_but_never_created_returns_its_tasks_after_the_grace(
+    domain: Store, sim_factory: Callable[..., Simulator]
+) -> None:
+    sim = sim_factory()
+    model = actor(sim, "openai")
+    dying = orchestrator(domain, model)
+    dying.batcher._clients = lambda a: _DiesBeforeCreate(client_for(a))
+    with pytest.raises(_Killed):
+        dying.process_pending_tasks()
+    assert statuses(domain) == {"submitted": 10}
+    orch = orchestrator(domain, model, worker_id="next")
+    orch.batcher.clock = lambda: time.time() + SUBMIT_GRACE_S + 1
+    done = poll(orch)  # looked for by its key: the provider never had it
+    assert (done.returned, done.finished) == (10, {1: "failed"})
+    back = rows(domain, "SELECT status, attempts FROM turing_tasks")
+    assert back == [{"status": "pending", "attempts": 0}] * 10
+    orch.process_pending_tasks()  # asked again in a new batch, written once
+    poll(orch)
+    assert summaries(domain) == list(range(1, 11))
+    assert sim.stats()["calls_by_endpoint"] == {"/v1/batches": 10}
+    dying.close()
+    orch.close()
