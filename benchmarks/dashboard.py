@@ -45,57 +45,17 @@ PAGES = [
     ("run (detail)", "/runs/{mid}"),
 ]
 
-SQLITE_FILL = [
-    """
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n)
-INSERT INTO turing_tasks (id, workflow, version, subject, input, status, priority, attempts,
-    lease_owner, lease_expires_at, last_error, created_at, updated_at, finished_at)
-SELECT i, 'wf_' || (i % 6), 1, CAST(i AS TEXT), '{"item_id": ' || i || '}',
-    CASE WHEN i % 100 < 90 THEN 'succeeded' WHEN i % 100 < 96 THEN 'failed'
-         WHEN i % 100 < 98 THEN 'pending' WHEN i % 100 < 99 THEN 'running'
-         WHEN i % 200 < 199 THEN 'review' ELSE 'submitted' END,
-    0, 1,
-    CASE WHEN i % 100 = 98 THEN 'worker-' || (i % 4) END,
-    CASE WHEN i % 100 = 98 THEN :now + 60 END,
-    CASE WHEN i % 100 >= 90 AND i % 100 < 96 THEN
-        (CASE i % 4 WHEN 0 THEN 'output_invalid' WHEN 1 THEN 'script_crash'
-                    WHEN 2 THEN 'actor' ELSE 'sink' END) || ': something went wrong with ' || i
-    END,
-    :now - :span + i * :span / :n, :now - :span + i * :span / :n + 2,
-    :now - :span + i * :span / :n + 2
-FROM s
-""",
-    """
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n)
-INSERT INTO turing_runs (id, task_id, workflow, version, fingerprint, subject, status,
-    error_kind, error, input, output, worker, started_at, finished_at, duration_ms, calls,
-    input_tokens, output_tokens, cost)
-SELECT i, i, 'wf_' || (i % 6), 1, 'fp', CAST(i AS TEXT),
-    CASE WHEN i % 100 >= 90 AND i % 100 < 96 THEN 'failed' ELSE 'succeeded' END,
-    NULL, NULL, '{}', '{}', 'worker-' || (i % 4),
-    :now - :span + i * :span / :n, :now - :span + i * :span / :n + 1.5, 1500, 1,
-    400, 80, 0.0001 * (1 + i % 7)
-FROM s
-""",
-    """
-INSERT INTO turing_calls (run_id, step, number, actor, messages, raw, input_tokens,
-    output_tokens, latency_ms, violations)
-SELECT id, 'step_' || (id % 3), 1, 'ollama:qwen', '[]', '{}', 400, 80,
-    200 + (id * 7919) % 2000, '[]'
-FROM turing_runs WHERE finished_at >= :now - 2 * 86400
-""",
-    """
-INSERT INTO turing_reviews (task_id, run_id, workflow, subject, output, reason, held_at)
-SELECT id, id, workflow, subject, '{"ok": true}', 'needs_human', updated_at
-FROM turing_tasks WHERE status = 'review'
-""",
-]
-
-PG_FILL = [
+# One fill for both dialects; {series} is the row numbers 1..n as column i.
+SERIES = {
+    "sqlite": "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n)"
+    " SELECT i FROM s) AS g",
+    "postgres": "generate_series(1, CAST(:n AS BIGINT)) AS g(i)",
+}
+FILL = [
     """
 INSERT INTO turing_tasks (id, workflow, version, subject, input, status, priority, attempts,
     lease_owner, lease_expires_at, last_error, created_at, updated_at, finished_at)
-SELECT i, 'wf_' || (i % 6), 1, i::text, '{"item_id": ' || i || '}',
+SELECT i, 'wf_' || (i % 6), 1, CAST(i AS TEXT), '{{"item_id": ' || i || '}}',
     CASE WHEN i % 100 < 90 THEN 'succeeded' WHEN i % 100 < 96 THEN 'failed'
          WHEN i % 100 < 98 THEN 'pending' WHEN i % 100 < 99 THEN 'running'
          WHEN i % 200 < 199 THEN 'review' ELSE 'submitted' END,
@@ -108,31 +68,33 @@ SELECT i, 'wf_' || (i % 6), 1, i::text, '{"item_id": ' || i || '}',
     END,
     :now - :span + i * :span / :n, :now - :span + i * :span / :n + 2,
     :now - :span + i * :span / :n + 2
-FROM generate_series(1, CAST(:n AS BIGINT)) AS i
+FROM {series}
 """,
     """
 INSERT INTO turing_runs (id, task_id, workflow, version, fingerprint, subject, status,
     error_kind, error, input, output, worker, started_at, finished_at, duration_ms, calls,
     input_tokens, output_tokens, cost)
-SELECT i, i, 'wf_' || (i % 6), 1, 'fp', i::text,
+SELECT i, i, 'wf_' || (i % 6), 1, 'fp', CAST(i AS TEXT),
     CASE WHEN i % 100 >= 90 AND i % 100 < 96 THEN 'failed' ELSE 'succeeded' END,
-    NULL, NULL, '{}', '{}', 'worker-' || (i % 4),
+    NULL, NULL, '{{}}', '{{}}', 'worker-' || (i % 4),
     :now - :span + i * :span / :n, :now - :span + i * :span / :n + 1.5, 1500, 1,
     400, 80, 0.0001 * (1 + i % 7)
-FROM generate_series(1, CAST(:n AS BIGINT)) AS i
+FROM {series}
 """,
     """
 INSERT INTO turing_calls (run_id, step, number, actor, messages, raw, input_tokens,
     output_tokens, latency_ms, violations)
-SELECT id, 'step_' || (id % 3), 1, 'ollama:qwen', '[]', '{}', 400, 80,
+SELECT id, 'step_' || (id % 3), 1, 'ollama:qwen', '[]', '{{}}', 400, 80,
     200 + (id * 7919) % 2000, '[]'
 FROM turing_runs WHERE finished_at >= :now - 2 * 86400
 """,
     """
 INSERT INTO turing_reviews (task_id, run_id, workflow, subject, output, reason, held_at)
-SELECT id, id, workflow, subject, '{"ok": true}', 'needs_human', updated_at
+SELECT id, id, workflow, subject, '{{"ok": true}}', 'needs_human', updated_at
 FROM turing_tasks WHERE status = 'review'
 """,
+]
+PG_SEQUENCES = [
     "SELECT setval(pg_get_serial_sequence('turing_tasks', 'id'), :n)",
     "SELECT setval(pg_get_serial_sequence('turing_runs', 'id'), :n)",
 ]
@@ -141,7 +103,9 @@ FROM turing_tasks WHERE status = 'review'
 def fill(store: Store, n: int) -> float:
     now = time.time()
     params = {"n": n, "now": now, "span": SPAN}
-    statements = SQLITE_FILL if store.dialect == "sqlite" else PG_FILL
+    statements = [sql.format(series=SERIES[store.dialect]) for sql in FILL]
+    if store.dialect == "postgres":
+        statements += PG_SEQUENCES
     with store.db.tx() as tx:
         for sql in statements:
             tx.sql(sql, params)

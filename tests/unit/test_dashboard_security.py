@@ -6,15 +6,8 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from turing.dashboard._security import (
-    Session,
-    Signer,
-    csrf_ok,
-    is_loopback,
-    masked_url,
-    new_session,
-    same_origin,
-)
+from turing._net import is_loopback, masked_url
+from turing.dashboard._security import Session, Signer, csrf_ok, new_session, same_origin
 
 
 def test_a_session_cookie_round_trips_and_refuses_tampering() -> None:

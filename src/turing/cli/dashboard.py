@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from turing._net import is_loopback
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem
 from turing.errors import ConfigError
@@ -44,8 +45,6 @@ def dashboard(
 
     Example: turing dashboard --port 8765 --as alice
     """
-    from turing.dashboard._security import is_loopback
-
     if not is_loopback(host) and not token:
         raise UsageProblem(
             f"--host {host} is not a loopback address: anyone who can reach it could act on "

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import Annotated
 
 import typer
 
+from turing._net import is_loopback
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem
 from turing.errors import ConfigError
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @app.command("sim-llm")
@@ -73,7 +64,7 @@ def sim_llm(
     """
     from turing.sim import SimConfig, load_responder, serve
 
-    if not _loopback(host):
+    if not is_loopback(host):
         raise UsageProblem(
             f"--host {host} is not a loopback address: the simulator only listens on this "
             "machine (use 127.0.0.1, ::1 or localhost)"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from turing._net import masked_url
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json
 from turing.cli.orchestrate import JsonOpt, WorkflowOpt, _names, _orchestrator, print_report
@@ -32,14 +32,6 @@ from turing.store.store import open_store
 from turing.worker import Worker, WorkerSummary
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
 def _log(message: str) -> None:
     stamp = time.strftime("%H:%M:%S")
     state.err.print(f"[dim]{stamp}[/] {escape(message)}", highlight=False)
@@ -48,7 +40,7 @@ def _log(message: str) -> None:
 def _startup(worker: Worker, orch: Orchestrator, url: str, metrics: str | None = None) -> None:
     err = state.err
     err.print(f"[bold]turing worker[/] {escape(worker.worker_id)}")
-    err.print(f"  database     {escape(_redacted(url))}")
+    err.print(f"  database     {escape(masked_url(url))}")
     processed = (
         "every workflow"
         if worker.continuous is None

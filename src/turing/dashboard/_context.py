@@ -17,7 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from turing.dashboard._security import Session, csrf_ok, masked_url, same_origin
+from turing._net import masked_url
+from turing.dashboard._security import Session, csrf_ok, same_origin
 from turing.store.browse import BrowseStore
 
 if TYPE_CHECKING:
@@ -116,6 +117,20 @@ class Dashboard:
         if not csrf_ok(request.state.session, _text(form.get("csrf"))):
             raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
         return form
+
+
+def json_object(text: str, what: str) -> dict[str, Any] | None:
+    """A form field holding a JSON object (None when left empty); anything else is a 400
+    naming `what`."""
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise HTTPException(400, f"{what} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise HTTPException(400, f"{what} must be a JSON object")
+    return value
 
 
 def _text(value: Any) -> str | None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 COOKIE = "turing_session"
 MAX_NAME = 64
@@ -97,22 +96,3 @@ def same_origin(origin: str | None, referer: str | None, host: str | None) -> bo
     if not source:
         return True
     return urlsplit(source).netloc == (host or "")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def masked_url(url: str) -> str:
-    """A database URL with its password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password:
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    return url

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from turing._net import masked_url
 from turing.config import ActorTable
 from turing.dashboard._context import Dashboard
-from turing.dashboard._security import masked_url
 from turing.store.browse import STATUSES
 
 

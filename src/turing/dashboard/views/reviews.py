@@ -4,7 +4,6 @@ each through `turing.ops.Operations` as `turing review` does."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -12,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from turing.dashboard._context import Dashboard
+from turing.dashboard._context import Dashboard, json_object
 from turing.errors import TuringError
 from turing.store.ops import OpsStore
 
@@ -83,12 +82,4 @@ def _edited(form: Any) -> dict[str, Any] | None:
     """The reviewer's edit when it differs from the held output, else None."""
     text = str(form.get("output", "")).strip()
     held = str(form.get("held", "")).strip()
-    if not text or text == held:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise HTTPException(400, f"the edited output is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise HTTPException(400, "the edited output must be a JSON object")
-    return value
+    return None if text == held else json_object(text, "the edited output")

@@ -4,7 +4,6 @@ filter matches. Controls go through `turing.ops.Operations`, as the CLI's do."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from turing.dashboard._context import Dashboard
+from turing.dashboard._context import Dashboard, json_object
 from turing.errors import TuringError
 from turing.stats import parse_duration
 from turing.store.browse import STATUSES, TaskFilter
@@ -126,16 +125,7 @@ def task_filter(q: Mapping[str, Any] | QueryParams, now: float) -> TaskFilter:
 
 
 def _new_input(form: Mapping[str, Any]) -> dict[str, Any] | None:
-    text = str(form.get("input", "")).strip()
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise HTTPException(400, f"the new input is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise HTTPException(400, "the new input must be a JSON object")
-    return value
+    return json_object(str(form.get("input", "")), "the new input")
 
 
 def _back(form: Mapping[str, Any]) -> str:
