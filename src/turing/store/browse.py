@@ -225,17 +225,6 @@ class BrowseStore:
             rows: list[Row] = tx.q("browse_task_runs", task_id=task_id, limit=limit)
         return rows
 
-    def run(self, run_id: int) -> Row | None:
-        """A run with its calls and repairs (what `turing runs show` prints)."""
-        with self.db.read() as tx:
-            row = tx.one("get_run", id=run_id)
-            if row is None:
-                return None
-            return dict(row) | {
-                "calls_detail": tx.q("run_calls", run_id=run_id),
-                "repairs_detail": tx.q("run_repairs", run_id=run_id),
-            }
-
     # ----------------------------------------------------------------- failures
     def failures(self) -> list[FailureGroup]:
         """Failed tasks grouped by reason and workflow, largest group first, each with the

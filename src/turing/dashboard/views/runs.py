@@ -18,7 +18,7 @@ from turing.dashboard._context import Dashboard
 def routes(ctx: Dashboard) -> list[BaseRoute]:
     async def one(request: Request) -> Response:
         run_id = int(request.path_params["run_id"])
-        run = ctx.browse.run(run_id)
+        run = ctx.store.run(run_id)
         if run is None:
             raise HTTPException(404, f"no run with id {run_id}")
         calls = [
