@@ -134,7 +134,7 @@ def measure(kind: str, n: int, requests: int) -> list[tuple[str, float, float, i
         try:
             _, seconds = timed(lambda: fill(store, n))
             print(f"{kind}: filled {n:,} tasks and {n:,} runs in {seconds:.1f} s", flush=True)
-            client = TestClient(create_app(store=store))
+            client = TestClient(create_app(store=store), base_url="http://127.0.0.1")
             out = []
             for label, template in PAGES:
                 path = template.format(deep=n - 5000 * 50, mid=n // 2)

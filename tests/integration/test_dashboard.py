@@ -38,7 +38,7 @@ from turing.store import Store, open_store
 from turing.store.browse import BrowseStore, TaskFilter
 from turing.store.leases import LeaseStore
 
-ORIGIN = "http://testserver"
+ORIGIN = "http://127.0.0.1"  # without a token the dashboard answers on loopback only
 
 
 @dataclass
@@ -76,7 +76,7 @@ def site(domain: Store, tmp_path: Path) -> Iterator[Site]:
         ' {"id": "s2", "workflow": "tag_items", "for_each": {}, "after": ["s1"]}]}'
     )
     app = create_app(orch, who="tester", plans_dir=plans)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=ORIGIN) as client:
         yield Site(client, orch, domain, calls)
 
 
@@ -203,7 +203,7 @@ def test_read_only_hides_and_refuses_every_control(domain: Store) -> None:
     calls = Calls(fail_ids={3})
     orch = orchestrator(domain, count_words(calls))
     orch.process_pending_tasks()
-    with TestClient(create_app(orch, read_only=True)) as client:
+    with TestClient(create_app(orch, read_only=True), base_url=ORIGIN) as client:
         page = client.get("/tasks").text
         assert "/tasks/actions" not in page and "Pause" not in client.get("/").text
         token = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -218,7 +218,7 @@ def test_read_only_hides_and_refuses_every_control(domain: Store) -> None:
 
 def test_a_token_guards_every_page_and_bearer_works(domain: Store) -> None:
     orch = orchestrator(domain, count_words(Calls()))
-    with TestClient(create_app(orch, token="s3cret")) as client:
+    with TestClient(create_app(orch, token="s3cret"), base_url=ORIGIN) as client:
         assert client.get("/", follow_redirects=False).status_code == 303  # to /login
         assert client.get("/tasks", headers={"authorization": "Bearer nope"}).status_code == 401
         assert client.get("/tasks", headers={"authorization": "Bearer s3cret"}).status_code == 200
@@ -254,7 +254,7 @@ def test_no_secret_is_rendered(
     try:
         orch = orchestrator(store, count_words(Calls(fail_ids={1})), tag_items())
         orch.process_pending_tasks()
-        with TestClient(create_app(orch, project=project)) as client:
+        with TestClient(create_app(orch, project=project), base_url=ORIGIN) as client:
             paths = ["/", "/tasks", "/failures", "/charts", "/schedules", "/reviews"]
             paths += [f"/runs/{r['id']}" for r in rows(store, "SELECT id FROM turing_runs")]
             pages = [client.get(p).text for p in paths]
@@ -325,7 +325,7 @@ def test_review_decisions_through_the_page(domain: Store) -> None:
     orch.process_pending_tasks()
     held = rows(domain, "SELECT id, subject FROM turing_tasks WHERE status = 'review' ORDER BY id")
     assert [h["subject"] for h in held] == ["1", "2", "3"]
-    with TestClient(create_app(orch, who="rita")) as client:
+    with TestClient(create_app(orch, who="rita"), base_url=ORIGIN) as client:
         listing = client.get("/reviews").text
         assert all(f"/reviews/{h['id']}" in listing for h in held)
         page = client.get(f"/reviews/{held[0]['id']}").text
@@ -357,3 +357,12 @@ def test_metrics_are_served(site: Site) -> None:
     pytest.importorskip("prometheus_client")
     text = site.client.get("/metrics/").text
     assert "turing_" in text and "count_words" in text
+
+
+def test_without_a_token_only_loopback_names_are_answered(site: Site) -> None:
+    """A page of another site whose name resolves to 127.0.0.1 (DNS rebinding) is same-origin
+    to itself: without a token the dashboard answers only to loopback Host names."""
+    for host in ("evil.example", "evil.example:8765", "10.0.0.5"):
+        assert site.client.get("/", headers={"host": host}).status_code == 403
+    for host in ("127.0.0.1:8765", "localhost", "[::1]:8765"):
+        assert site.client.get("/", headers={"host": host}).status_code == 200

@@ -24,10 +24,17 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from turing._net import is_loopback
 from turing.dashboard._context import Dashboard
 from turing.dashboard._security import (
     COOKIE,
@@ -97,6 +104,12 @@ def create_app(
     ) -> Response:
         path = request.url.path
         request.state.session = None
+        if ctx.token is None and not is_loopback(
+            urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
+        ):
+            # no token: this machine only, whatever name a page was loaded under (a site
+            # rebinding its own name to 127.0.0.1 is refused here)
+            return PlainTextResponse("without a token this dashboard answers on loopback only", 403)
         fresh: Session | None = None
         if ctx.token is not None:
             given = bearer(request.headers.get("authorization"))
