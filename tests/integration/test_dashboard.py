@@ -366,3 +366,22 @@ def test_without_a_token_only_loopback_names_are_answered(site: Site) -> None:
         assert site.client.get("/", headers={"host": host}).status_code == 403
     for host in ("127.0.0.1:8765", "localhost", "[::1]:8765"):
         assert site.client.get("/", headers={"host": host}).status_code == 200
+
+
+def test_requeue_with_a_new_input_is_validated_then_runs_on_it(site: Site) -> None:
+    token = site.csrf()
+    [task] = rows(
+        site.store,
+        "SELECT id FROM turing_tasks WHERE workflow = 'count_words' AND subject = '5'",
+    )
+    form = {"csrf": token, "verb": "requeue", "id": task["id"]}
+    bad = site.post("/tasks/actions", form | {"input": '{"item_id": 5}'})  # text missing
+    assert bad.status_code == 400 and "text" in bad.text
+    assert site.post("/tasks/actions", form | {"input": "[1, 2]"}).status_code == 400
+    good = site.post("/tasks/actions", form | {"input": '{"item_id": 5, "text": "a b c"}'})
+    assert good.status_code == 200 and "1 task(s) done" in good.text
+    with site.store.db.tx() as tx:  # the sink inserts: make room for the new result
+        tx.sql("DELETE FROM results WHERE item_id = 5")
+    site.orch.process_pending_tasks()
+    [result] = rows(site.store, "SELECT words FROM results WHERE item_id = 5")
+    assert result["words"] == 3
