@@ -9,6 +9,7 @@ between the provider's create and its own record."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import time
@@ -19,7 +20,18 @@ import pytest
 from pydantic import BaseModel
 
 from integration.domain import ItemIn, rows, scalar
-from turing import Executor, LLMStep, Orchestrator, Registry, Sink, Source, Workflow
+from turing import (
+    Executor,
+    FakeModel,
+    Grade,
+    LLMStep,
+    Orchestrator,
+    Registry,
+    Sink,
+    Source,
+    Workflow,
+)
+from turing.actors.base import ModelResponse, Usage
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
 from turing.batch.protocol import BatchClient, client_for
@@ -112,9 +124,17 @@ def sim_factory(answers: Answers, clock: Clock) -> Iterator[Callable[..., Simula
 def actor(sim: Simulator, provider: str, **batch: Any) -> ManagedActor:
     url = sim.openai_url if provider == "openai" else sim.url
     settings = ActorSettings(
-        provider, "gpt-4o-mini", name="model", base_url=url, timeout=10, max_retries=0,
-        price_input=PRICE, price_output=PRICE, batch=batch.pop("batch", "on"), **batch,
-    )  # fmt: skip
+        provider,
+        "gpt-4o-mini",
+        name="model",
+        base_url=url,
+        timeout=10,
+        max_retries=0,
+        price_input=PRICE,
+        price_output=PRICE,
+        batch=batch.pop("batch", "on"),
+        **batch,
+    )
     return ManagedActor(create(settings), settings)
 
 
@@ -444,9 +464,6 @@ def test_auto_waits_for_enough_tasks_or_for_the_oldest_to_wait_long_enough(
 def test_what_cannot_go_through_a_batch_runs_synchronously_and_says_why(
     store: Store, sim_factory: Callable[..., Simulator]
 ) -> None:
-    from turing import Grade
-    from turing.actors.fake import FakeModel
-
     sim = sim_factory()
     two_steps = Workflow(
         "two_steps",
@@ -461,13 +478,21 @@ def test_what_cannot_go_through_a_batch_runs_synchronously_and_says_why(
         "graded",
         input=ItemIn,
         output=Summary,
-        steps=[LLMStep("s", prompt="{{ text }}", actor="model",
-                       grade=Grade(actor="judge", rubric="is it a summary?"))],
-    )  # fmt: skip
+        steps=[
+            LLMStep(
+                "s",
+                prompt="{{ text }}",
+                actor="model",
+                grade=Grade(actor="judge", rubric="is it a summary?"),
+            )
+        ],
+    )
     local = Workflow(
-        "local", input=ItemIn, output=Summary,
+        "local",
+        input=ItemIn,
+        output=Summary,
         steps=[LLMStep("s", prompt="{{ text }}", actor="local")],
-    )  # fmt: skip
+    )
     ollama = ActorSettings("ollama", "qwen2.5:7b", base_url=sim.url, batch="on")
     actors = {
         "model": actor(sim, "openai"),
@@ -509,4 +534,43 @@ def test_a_batch_recorded_but_never_created_returns_its_tasks_after_the_grace(
     assert summaries(domain) == list(range(1, 11))
     assert sim.stats()["calls_by_endpoint"] == {"/v1/batches": 10}
     dying.close()
+    orch.close()
+
+
+def test_a_cascade_escalates_a_batch_answer_to_its_next_actor_synchronously(
+    domain: Store, sim_factory: Callable[..., Simulator], answers: Answers
+) -> None:
+    answers.bad = {2, 7}
+
+    def large(request: Any) -> ModelResponse:
+        item = int(request.variables["item_id"])
+        return ModelResponse(json.dumps({"item_id": item, "summary": "large"}), Usage(5, 5, 1))
+
+    cascade = Workflow(
+        "summarize",
+        input=ItemIn,
+        output=Summary,
+        subject_key="item_id",
+        source=Source(sql=PENDING),
+        sink=Sink.sql("INSERT INTO summaries (item_id, summary) VALUES (:item_id, :summary)"),
+        steps=[
+            LLMStep(
+                "summarize",
+                prompt="Summarize.\nitem_id: {{ item_id }}",
+                actor=["model", "large"],
+                max_reasks=0,
+            )
+        ],
+    )
+    sim = sim_factory()
+    big = FakeModel(large, name="large")
+    orch = Orchestrator(
+        Registry([cascade]), Executor({"model": actor(sim, "openai"), "large": big}), domain
+    )
+    orch.process_pending_tasks()
+    done = poll(orch)
+    assert (done.succeeded, done.reasked) == (10, 0)
+    written = rows(domain, "SELECT item_id, summary FROM summaries WHERE summary = 'large'")
+    assert sorted(r["item_id"] for r in written) == [2, 7]
+    assert sorted(int(r.variables["item_id"]) for r in big.requests) == [2, 7]
     orch.close()
