@@ -231,13 +231,22 @@ class Orchestrator:
             )  # fmt: skip
         return self._batcher
 
-    async def _unbatched(self, selected: list[Workflow]) -> list[Workflow]:
-        """Submit and poll the provider batches of `selected` (when due); the workflows
-        left for synchronous processing."""
+    async def _unbatched(
+        self, selected: list[Workflow], report: Report, on_result: OnResult | None
+    ) -> list[Workflow]:
+        """Submit and poll the provider batches of `selected` (when due), each ingested
+        task added to `report`; the workflows left for synchronous processing."""
         batched = self.batcher.batched()
         if not batched:
             return selected
-        done = await self.batcher.tick([w.name for w in selected if w.name in batched])
+
+        def ingested(task: Any, result: RunResult, outcome: str) -> None:
+            report.add(result, outcome)
+            if on_result is not None:
+                on_result(task, result, outcome)
+
+        names = [w.name for w in selected if w.name in batched]
+        done = await self.batcher.tick(names, on_result=ingested)
         for batch_id, n in done.submitted.items():
             log.info("batch %d: %d task(s) submitted", batch_id, n)
         return [w for w in selected if w.name not in batched]
@@ -406,7 +415,7 @@ class Orchestrator:
                             await asyncio.to_thread(on_discovered, found)
                         return sum(d.enqueued for d in found)
 
-                sync = await self._unbatched(selected)  # provider batches first (turing.batch)
+                sync = await self._unbatched(selected, report, on_result)  # turing.batch
                 if not sync:  # every selected workflow goes through batches
                     break
                 await self.processor.drain(

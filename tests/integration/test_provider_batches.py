@@ -574,3 +574,16 @@ def test_a_cascade_escalates_a_batch_answer_to_its_next_actor_synchronously(
     assert sorted(r["item_id"] for r in written) == [2, 7]
     assert sorted(int(r.variables["item_id"]) for r in big.requests) == [2, 7]
     orch.close()
+
+
+def test_a_run_reports_the_tasks_it_ingested(
+    domain: Store, sim_factory: Callable[..., Simulator]
+) -> None:
+    sim = sim_factory()
+    orch = orchestrator(domain, actor(sim, "anthropic", batch_poll=1e-6))
+    heard: list[str] = []
+    report = orch.process_pending_tasks(on_result=lambda task, _r, outcome: heard.append(outcome))
+    assert (report.processed, report.succeeded) == (10, 10)  # submitted, polled, ingested
+    assert heard == ["succeeded"] * 10
+    assert summaries(domain) == list(range(1, 11))
+    orch.close()

@@ -40,7 +40,7 @@ from turing.batch.protocol import (
 from turing.batch.replay import ReplayActor, Replayed, request_hash
 from turing.errors import ActorError, TuringError
 from turing.executor import Executor
-from turing.queue.processor import Processor
+from turing.queue.processor import OnResult, Processor
 from turing.registry import Registry
 from turing.result import RunResult
 from turing.steps import LLMStep
@@ -83,9 +83,11 @@ class BatchReport:
     returned: int = 0
     finished: dict[int, str] = field(default_factory=dict)  # batch id -> final status
     notes: list[str] = field(default_factory=list)
+    # told of each task ingested and completed (the run's report, the worker's summary)
+    on_result: OnResult | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "on_result"}
 
 
 class Batcher:
@@ -174,9 +176,12 @@ class Batcher:
         return next((lane for lane in self.lanes if lane.ref == ref), None)
 
     # ---------------------------------------------------------------------- ticks
-    async def tick(self, workflows: Sequence[str] | None = None) -> BatchReport:
-        """Submit what is due, then poll batches whose poll interval passed."""
-        report = BatchReport(notes=list(self.notes))
+    async def tick(
+        self, workflows: Sequence[str] | None = None, on_result: OnResult | None = None
+    ) -> BatchReport:
+        """Submit what is due, then poll batches whose poll interval passed; `on_result`
+        hears of each task ingested."""
+        report = BatchReport(notes=list(self.notes), on_result=on_result)
         for lane in self.lanes:
             names = [w for w in lane.workflows if workflows is None or w in workflows]
             if names and self._due(lane, names):
@@ -403,8 +408,10 @@ class Batcher:
         if not done:
             return
         outcomes = self.processor.complete([c for _, c, _ in done])
-        for (item, completion, result), _outcome in zip(done, outcomes, strict=True):
+        for (item, completion, result), outcome in zip(done, outcomes, strict=True):
             self.batches.done_now(item, _text(result), _tokens(result))
+            if report.on_result is not None:
+                report.on_result(completion.task, completion.result, outcome)
             if completion.result.ok:
                 report.succeeded += 1
             else:
