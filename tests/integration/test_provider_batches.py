@@ -587,3 +587,21 @@ def test_a_run_reports_the_tasks_it_ingested(
     assert heard == ["succeeded"] * 10
     assert summaries(domain) == list(range(1, 11))
     orch.close()
+
+
+def test_a_refused_batch_returns_its_tasks_and_is_not_tried_again_every_round(
+    domain: Store, sim_factory: Callable[..., Simulator]
+) -> None:
+    sim = sim_factory(api_key="sk-the-right-one")  # and the actor sends none: 401
+    orch = orchestrator(domain, actor(sim, "openai"))
+    first = orch.process_pending_tasks()
+    assert first.processed == 0
+    [batch] = rows(domain, "SELECT status, error FROM turing_batches")
+    assert batch["status"] == "failed" and "refused" in batch["error"]
+    assert (
+        rows(domain, "SELECT status, attempts FROM turing_tasks")
+        == [{"status": "pending", "attempts": 0}] * 10
+    )
+    orch.process_pending_tasks()  # the next round waits before asking the provider again
+    assert scalar(domain, "SELECT COUNT(*) FROM turing_batches") == 1
+    orch.close()

@@ -114,6 +114,7 @@ class Batcher:
         self._clients = clients
         self._lanes: list[Lane] | None = None
         self.chunk = 200  # items taken (and completed) per transaction while ingesting
+        self._refused_until: dict[str, float] = {}  # lane -> no submission before (refusals)
         self.notes: list[str] = []  # why a workflow with a batch-enabled actor runs sync
 
     # ---------------------------------------------------------------------- lanes
@@ -184,6 +185,8 @@ class Batcher:
         report = BatchReport(notes=list(self.notes), on_result=on_result)
         for lane in self.lanes:
             names = [w for w in lane.workflows if workflows is None or w in workflows]
+            if self.clock() < self._refused_until.get(lane.ref, 0.0):
+                continue  # the provider refused the last batch: not again every round
             if names and self._due(lane, names):
                 await self.submit(lane, names, report)
         await self.poll(report=report)
@@ -258,6 +261,7 @@ class Batcher:
                     "finds it by its key or returns its tasks"
                 )
                 return batch_id
+            self._refused_until[lane.ref] = self.clock() + max(60.0, lane.settings.batch_poll)
             self.batches.finish(batch_id, "failed", f"the provider refused the batch: {exc}")
             report.returned += self.batches.return_untaken(batch_id)
             report.notes.append(f"batch {batch_id}: the provider refused it ({exc})")

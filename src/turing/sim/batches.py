@@ -236,6 +236,9 @@ class Batches:
         }
 
     async def upload(self, request: Request) -> Response:
+        denied = self.api._unauthorized(request)
+        if denied is not None:
+            return denied
         form = await request.form()
         upload, purpose = form.get("file"), form.get("purpose")
         if upload is None or isinstance(upload, str):
@@ -257,16 +260,25 @@ class Batches:
         return self.files[file_id]
 
     async def file(self, request: Request) -> Response:
+        denied = self.api._unauthorized(request)
+        if denied is not None:
+            return denied
         found = self._known_file(request)
         return found if isinstance(found, Response) else JSONResponse(found[0])
 
     async def content(self, request: Request) -> Response:
+        denied = self.api._unauthorized(request)
+        if denied is not None:
+            return denied
         found = self._known_file(request)
         if isinstance(found, Response):
             return found
         return Response(found[1], media_type="application/octet-stream")
 
     async def openai_create(self, request: Request) -> Response:
+        denied = self.api._unauthorized(request)
+        if denied is not None:
+            return denied
         body = await self.api._json_body(request)
         if isinstance(body, str):
             return wire.OpenAIShape.error(400, body)
@@ -313,10 +325,16 @@ class Batches:
         return batch
 
     async def openai_get(self, request: Request) -> Response:
+        denied = self.api._unauthorized(request)
+        if denied is not None:
+            return denied
         batch = self._known(request, "openai")
         return batch if isinstance(batch, Response) else JSONResponse(self._openai_card(batch))
 
     async def openai_cancel(self, request: Request) -> Response:
+        denied = self.api._unauthorized(request)
+        if denied is not None:
+            return denied
         batch = self._known(request, "openai")
         if isinstance(batch, Response):
             return batch
@@ -325,6 +343,9 @@ class Batches:
         return JSONResponse(self._openai_card(batch))
 
     async def openai_list(self, request: Request) -> Response:
+        denied = self.api._unauthorized(request)
+        if denied is not None:
+            return denied
         rows = [b for b in self.batches.values() if b.kind == "openai"][::-1]
         for b in rows:
             self.advance(b)
