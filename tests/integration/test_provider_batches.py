@@ -36,6 +36,7 @@ from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
 from turing.batch.protocol import BatchClient, client_for
 from turing.batch.runner import SUBMIT_GRACE_S
+from turing.errors import ActorError
 from turing.providers import create
 from turing.sim import SimConfig, Simulator
 from turing.store import Store
@@ -604,4 +605,24 @@ def test_a_refused_batch_returns_its_tasks_and_is_not_tried_again_every_round(
     )
     orch.process_pending_tasks()  # the next round waits before asking the provider again
     assert scalar(domain, "SELECT COUNT(*) FROM turing_batches") == 1
+    orch.close()
+
+
+class _Unreachable(_DiesAfterCreate):
+    async def retrieve(self, batch_id: str) -> Any:
+        raise ActorError("connection refused", transient=True, kind="connection")
+
+
+def test_a_provider_away_while_polling_leaves_the_batch_for_the_next_poll(
+    domain: Store, sim_factory: Callable[..., Simulator]
+) -> None:
+    sim = sim_factory()
+    orch = orchestrator(domain, actor(sim, "openai"))
+    orch.process_pending_tasks()
+    orch.batcher._clients = lambda a: _Unreachable(client_for(a))
+    away = poll(orch)
+    assert "polling failed" in away.notes[0] and away.finished == {}
+    assert statuses(domain) == {"submitted": 10}
+    orch.batcher._clients = client_for
+    assert poll(orch).succeeded == 10 and summaries(domain) == list(range(1, 11))
     orch.close()

@@ -306,7 +306,11 @@ class Batcher:
             last = batch.polled_at or batch.submitted_at or batch.created_at
             if not force and self.clock() - last < lane.settings.batch_poll:
                 continue
-            await self._poll_one(lane, batch, report)
+            try:
+                await self._poll_one(lane, batch, report)
+            except ActorError as exc:  # the provider is away: the batch waits for the next poll
+                log.warning("batch %d: polling failed (%s)", batch.id, exc)
+                report.notes.append(f"batch {batch.id}: polling failed ({exc}); tried again later")
         return report
 
     async def _poll_one(self, lane: Lane, batch: BatchRow, report: BatchReport) -> None:
