@@ -5,10 +5,10 @@
 
 For a sampled fraction `sample` of tasks (chosen by a hash of the workflow and the task's
 subject, so a re-run samples the same tasks), and with `after_check_failure=True` also for
-every task whose answers failed a check before one passed, the final step's accepted answer (validated,
-checked and graded) is one of `k` answers: `k - 1` more are asked at `temperature`, each
-repaired and validated against the contract and the workflow's checks (an invalid one
-counts as disagreeing). Agreement is then:
+every task whose answers failed a check before one passed, the final step's accepted answer
+(validated, checked and graded) is one of `k` answers: `k - 1` more are asked at
+`temperature`, each repaired and validated against the contract and the workflow's checks
+(an invalid one counts as disagreeing). Agreement is then:
 
 - `"majority"`: the share of the `k` answers equal to the accepted one (whole objects or
   scalars, compared as canonical JSON); the answer is accepted when it is above one half.
