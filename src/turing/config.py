@@ -96,6 +96,11 @@ class ActorTable(BaseModel):
         "fails or is warned of (on_overflow); Ollama gets it as num_ctx",
     )
     on_overflow: Literal["fail", "warn"] = "fail"
+    concurrency: Literal["fixed", "adaptive"] = Field(
+        default="fixed",
+        description='"adaptive": find how many calls the host takes (AIMD per base URL, '
+        "shared by the actors calling it), max_concurrency the ceiling (default 64)",
+    )
     batch: Literal["off", "auto", "on"] = Field(
         default="off",
         description='provider batches (OpenAI, Anthropic) at the batch rate: "on" submits '
@@ -122,11 +127,6 @@ class ActorTable(BaseModel):
 
             return parse_duration(value)
         return value
-    concurrency: Literal["fixed", "adaptive"] = Field(
-        default="fixed",
-        description='"adaptive": find how many calls the host takes (AIMD per base URL, '
-        "shared by the actors calling it), max_concurrency the ceiling (default 64)",
-    )
 
 
 class ProviderTable(BaseModel):
