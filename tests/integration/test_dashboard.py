@@ -385,3 +385,18 @@ def test_requeue_with_a_new_input_is_validated_then_runs_on_it(site: Site) -> No
     site.orch.process_pending_tasks()
     [result] = rows(site.store, "SELECT words FROM results WHERE item_id = 5")
     assert result["words"] == 3
+
+
+def test_the_quality_page_shows_the_figures_stats_computes(site: Site) -> None:
+    from turing.stats import collect_stats
+
+    figures = collect_stats(site.store, since=0).quality
+    [((wf, actor, fp), q)] = [(k, v) for k, v in figures.items() if k[0] == "tag_items"]
+    page = site.client.get("/quality").text
+    row = page[page.index(f"<td>{wf}</td>") :].split("</tr>")[0]
+    assert actor in row and fp[:12] in row
+    first_valid = f"{100 * q.rate(q.first_valid, q.answers):.1f}%"
+    repaired = f"{100 * q.rate(q.repaired_runs, q.runs):.1f}%"
+    assert first_valid in row and repaired in row, row
+    assert q.repaired_runs > 0  # the fake model's answers needed repairs: a figure to show
+    assert "last 7d" in page and site.client.get("/quality?window=bogus").status_code == 200

@@ -51,6 +51,7 @@ from turing.dashboard.views import (
     failures,
     overview,
     plans,
+    quality,
     reviews,
     runs,
     schedules,
@@ -187,7 +188,18 @@ def create_app(
         Route("/healthz", healthz),
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
     ]
-    for module in (overview, tasks, runs, failures, schedules, plans, charts, reviews, workflows):
+    for module in (
+        overview,
+        tasks,
+        runs,
+        failures,
+        schedules,
+        plans,
+        charts,
+        quality,
+        reviews,
+        workflows,
+    ):
         routes += module.routes(ctx)
     metrics = _metrics_app(ctx.store)
     if metrics is not None:
