@@ -139,3 +139,26 @@ def test_pause_cancel_and_resume(project: tuple[Path, str], turing: Runner) -> N
 def test_each_verb_has_help_with_an_example(turing: Runner, command: tuple[str, ...]) -> None:
     ran = turing(*command, "--help")
     assert ran.code == 0 and "Example" in ran.out, ran.err
+
+
+def test_bulk_by_filter(project: tuple[Path, str], turing: Runner) -> None:
+    folder, url = project
+    assert turing("discover", cwd=folder).code == 0
+    neither = turing("cancel", cwd=folder)
+    assert neither.code == 2 and "give task ids, or a filter" in neither.err
+    bad = turing("cancel", "--workflow", "label_items", "--status", "nonsense", cwd=folder)
+    assert bad.code == 2 and "unknown status" in bad.err
+    gone = turing("cancel", "--workflow", "label_items", "--subject", "1", cwd=folder)
+    assert gone.code == 0 and "1 task(s) cancelled" in gone.out, gone.err
+    assert turing("run", cwd=folder).code == 0
+    cancelled = rows(url, "SELECT subject FROM turing_tasks WHERE status = 'failed'")
+    assert cancelled == [{"subject": "1"}]
+    many = ("requeue", "--workflow", "label_items", "--status", "succeeded", "--input", "{}")
+    with_input = turing(*many, cwd=folder)
+    assert with_input.code == 2 and "one task at a time" in with_input.err
+    invalid = turing("requeue", "--workflow", "label_items", "--input", "{}", cwd=folder)
+    assert invalid.code == 1 and '"item_id" is a required property' in invalid.err
+    again = turing("requeue", "--workflow", "label_items", "--as", "ops", cwd=folder)
+    assert again.code == 0 and "1 task(s) requeued" in again.out, again.err
+    assert turing("run", cwd=folder).code == 0
+    assert 1 in labelled(url)

@@ -17,6 +17,7 @@ from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json, _read_input
 from turing.cli.orchestrate import _orchestrator
 from turing.ops import ActionResult, Operations
+from turing.store.browse import BrowseStore, TaskFilter
 
 review_app = typer.Typer(
     help="Tasks held for review: list, show, approve (optionally edited), reject.",
@@ -64,6 +65,44 @@ def _say(verb: str, result: ActionResult, as_json: bool) -> None:
 
 def _close(ops: Operations) -> None:
     ops.orch.close()
+
+
+StatusOpt = Annotated[
+    list[str] | None,
+    typer.Option("--status", help="With a filter: only tasks in this status; repeatable."),
+]
+ReasonOpt = Annotated[
+    str | None, typer.Option("--reason-kind", help="Filter: failed tasks of this error kind.")
+]
+SubjectOpt = Annotated[str | None, typer.Option("--subject", help="Filter: subjects starting so.")]
+
+
+def _chosen(
+    ops: Operations,
+    ids: list[int] | None,
+    workflow: list[str] | None,
+    statuses: list[str],
+    reason: str | None,
+    subject: str | None,
+) -> list[int]:
+    """The ids given, or every task matching the filter (the dashboard's bulk selection)."""
+    filtered = bool(workflow or reason or subject)
+    if bool(ids) == filtered:
+        raise UsageProblem("give task ids, or a filter (--workflow, --reason-kind, --subject)")
+    if ids:
+        return ids
+    names: list[str | None] = [ops.orch.registry.get(w).name for w in workflow or []]
+    names = names or [None]
+    browse = BrowseStore(ops.orch.store.db)
+    found: list[int] = []
+    for name in names:
+        for status in statuses:
+            try:
+                query = TaskFilter(name, status, reason, None, subject)
+            except ValueError as exc:
+                raise UsageProblem(str(exc)) from None
+            found += browse.task_ids(query)
+    return sorted(set(found))
 
 
 # ---------------------------------------------------------------------- review
@@ -204,19 +243,25 @@ def review_reject(
 # ---------------------------------------------------------------------- tasks
 @app.command()
 def cancel(
-    task_ids: Annotated[list[int], typer.Argument(help="Task ids.")],
+    task_ids: Annotated[list[int] | None, typer.Argument(help="Task ids.")] = None,
     reason: Annotated[str, typer.Option(help="Recorded with the cancel.")] = "",
+    workflow: WorkflowOpt = None,
+    status: StatusOpt = None,
+    subject: SubjectOpt = None,
     who: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel waiting tasks (pending, waiting for a retry, or held for review): they fail
-    as cancelled. A running task finishes first.
+    as cancelled. A running task finishes first. Instead of ids, a filter selects every
+    matching waiting task (--status pending or review; both by default).
 
     Example: turing cancel 17 18 --reason "duplicate postings"
+    Example: turing cancel --workflow job_skills --status pending --reason "source replaced"
     """
     ops = _ops(who)
     try:
-        result = ops.cancel(task_ids, reason)
+        ids = _chosen(ops, task_ids, workflow, status or ["pending", "review"], None, subject)
+        result = ops.cancel(ids, reason)
     finally:
         _close(ops)
     _say("cancelled", result, as_json)
@@ -224,23 +269,34 @@ def cancel(
 
 @app.command()
 def requeue(
-    task_ids: Annotated[list[int], typer.Argument(help="Task ids (succeeded or failed).")],
+    task_ids: Annotated[
+        list[int] | None, typer.Argument(help="Task ids (succeeded or failed).")
+    ] = None,
     input_: Annotated[
         str | None,
         typer.Option("--input", help="Run on this input (JSON or @file) instead of the source's."),
     ] = None,
+    workflow: WorkflowOpt = None,
+    status: StatusOpt = None,
+    reason_kind: ReasonOpt = None,
+    subject: SubjectOpt = None,
     who: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run finished tasks again, each on its subject's current input read from the source
-    (or on --input, validated first). A succeeded task's sink writes again.
+    (or on --input, validated first). A succeeded task's sink writes again. Instead of ids,
+    a filter selects every matching finished task (--status failed by default).
 
     Example: turing requeue 17 --as alice
+    Example: turing requeue --workflow job_skills --reason-kind output_invalid
     """
     data = _read_input(input_) if input_ is not None else None
     ops = _ops(who)
     try:
-        result = ops.requeue(task_ids, data)
+        ids = _chosen(ops, task_ids, workflow, status or ["failed"], reason_kind, subject)
+        if data is not None and len(ids) != 1:
+            raise UsageProblem("--input applies to one task at a time")
+        result = ops.requeue(ids, data)
     finally:
         _close(ops)
     _say("requeued", result, as_json)
