@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from integration.domain import ItemIn, rows, scalar
+from integration.domain import ItemIn, rows, scalar, text_of
 from turing import (
     Executor,
     FakeModel,
@@ -35,8 +35,11 @@ from turing.actors.base import ModelResponse, Usage
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
 from turing.batch.protocol import BatchClient, client_for
+from turing.batch.replay import ReplayActor
 from turing.batch.runner import SUBMIT_GRACE_S
 from turing.errors import ActorError
+from turing.limits.periods import parse_budget
+from turing.limits.spending import PeriodBudgets
 from turing.providers import create
 from turing.sim import SimConfig, Simulator
 from turing.store import Store
@@ -625,4 +628,34 @@ def test_a_provider_away_while_polling_leaves_the_batch_for_the_next_poll(
     assert statuses(domain) == {"submitted": 10}
     orch.batcher._clients = client_for
     assert poll(orch).succeeded == 10 and summaries(domain) == list(range(1, 11))
+    orch.close()
+
+
+def test_a_batch_holds_its_quotes_in_the_period_budget_and_settles_at_its_cost(
+    domain: Store, sim_factory: Callable[..., Simulator]
+) -> None:
+    """The part of the backlog whose quotes (at the batch rate) fit the budget goes; the
+    rest waits, pending; the hold is replaced by what the answers cost once ingested."""
+    sim = sim_factory()
+    plain = actor(sim, "openai")
+    quotes = []
+    for i in range(1, 11):  # each task's request, as the executor renders it
+        replay = ReplayActor(plain)
+        asyncio.run(Executor({"model": replay}).run(workflow(), {"item_id": i, "text": text_of(i)}))
+        assert replay.captured is not None
+        quotes.append(plain.quote(replay.captured).cost * 0.5)
+    budget = parse_budget("workflow:summarize", f"{3.5 * max(quotes):.12f} USD/day")
+    budgets = PeriodBudgets(domain.db, [budget], holder="test")
+    model = ManagedActor(plain.inner, plain.settings, budgets=budgets)
+    orch = orchestrator(domain, model)
+    first = orch.process_pending_tasks()
+    assert first.processed == 0
+    assert statuses(domain) == {"submitted": 2, "pending": 8}  # 10, then 5 did not fit
+    [state] = budgets.states()
+    assert state.spent == 0 and state.held == pytest.approx(sum(quotes[:2]))
+    assert poll(orch).succeeded == 2
+    [state] = budgets.states()
+    cost = scalar(domain, "SELECT SUM(cost) FROM turing_calls")
+    assert state.held == 0 and state.spent == pytest.approx(cost) and cost > 0
+    assert cost <= sum(quotes[:2])  # the quote bounded what was spent
     orch.close()

@@ -18,6 +18,7 @@ completion with the sink in its transaction. See docs/models.md, "Provider batch
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from turing.actors.base import Actor
+from turing.actors.base import Actor, Usage
 from turing.actors.settings import ActorSettings
 from turing.batch.protocol import (
     PROVIDERS,
@@ -52,6 +53,7 @@ from turing.workflow import Workflow
 log = logging.getLogger(__name__)
 
 SUBMIT_GRACE_S = 300.0  # a 'submitting' batch older than this lost its submitter
+BUDGET_HOLD_S = 26 * 3600.0  # a batch's budget hold outlives its 24 h window
 REASK_KIND = "batch_reask"
 FINAL = {
     "completed": "ingested",
@@ -243,11 +245,19 @@ class Batcher:
                 ended.append(completion)
         if ended:
             self.processor.complete(ended)
+        key = uuid.uuid4().hex
+        hold = None
+        if items:
+            tasks = {t.id: t for t in claimed}
+            requests, items, hold = self._reserve(
+                lane, key, requests=requests, items=items, tasks=tasks, report=report
+            )
         if not items:
             return None
-        key = uuid.uuid4().hex
         client = self._clients(lane.actor)
-        batch_id, kept = self.batches.record(lane.ref, client.provider, key, self.owner, items)
+        batch_id, kept = self.batches.record(
+            lane.ref, client.provider, key, self.owner, items, budget_hold=hold
+        )
         ids = {i.custom_id for i in kept}
         sent = [r for r in requests if r.custom_id in ids]
         try:
@@ -262,7 +272,7 @@ class Batcher:
                 )
                 return batch_id
             self._refused_until[lane.ref] = self.clock() + max(60.0, lane.settings.batch_poll)
-            self.batches.finish(batch_id, "failed", f"the provider refused the batch: {exc}")
+            self._finish(lane, batch_id, "failed", f"the provider refused the batch: {exc}")
             report.returned += self.batches.return_untaken(batch_id)
             report.notes.append(f"batch {batch_id}: the provider refused it ({exc})")
             return batch_id
@@ -276,6 +286,92 @@ class Batcher:
         report.submitted[batch_id] = len(sent)
         log.info("batch %d: %d request(s) submitted as %s", batch_id, len(sent), created.id)
         return batch_id
+
+    def _reserve(
+        self,
+        lane: Lane,
+        key: str,
+        *,
+        requests: list[BatchRequest],
+        items: list[NewItem],
+        tasks: dict[int, TaskRow],
+        report: BatchReport,
+    ) -> tuple[list[BatchRequest], list[NewItem], str | None]:
+        """Hold the batch's quotes (at the batch rate) in the period budgets of its
+        workflows and actor, until the batch settles: the largest leading part of each
+        workflow's requests that fits (halving) goes; the tasks of the rest are released
+        (pending, attempt not counted) and the lane waits until the budget has room."""
+        budgets = _period_budgets(lane.actor)
+        if budgets is None or not budgets.budgets:
+            return requests, items, None
+        from turing.limits.spending import BudgetTooSmall, Held, PeriodBudgets
+
+        holding = PeriodBudgets(
+            self.store.db, budgets.budgets, holder=f"batch:{key}", hold_s=BUDGET_HOLD_S
+        )
+        quote = getattr(lane.actor, "quote", None)
+        factor = lane.settings.batch_price_factor
+        kept: list[tuple[BatchRequest, NewItem]] = []
+        holds: list[dict[str, Any]] = []
+        by_workflow: dict[str, list[tuple[BatchRequest, NewItem]]] = {}
+        for request, item in zip(requests, items, strict=True):
+            by_workflow.setdefault(tasks[item.task_id].workflow, []).append((request, item))
+        for workflow, group in by_workflow.items():
+            scopes = holding.for_call(workflow=workflow, actor=lane.settings.name or lane.ref)
+            if not scopes:
+                kept += group
+                continue
+            quotes = [quote(r.request) if quote is not None else Usage(calls=1) for r, _ in group]
+            n, got, why = len(group), None, ""
+            while n >= 1:
+                total = sum(quotes[:n], Usage())
+                try:
+                    granted = holding.reserve(scopes, replace(total, cost=total.cost * factor))
+                except BudgetTooSmall as exc:
+                    granted, why = None, str(exc)
+                if isinstance(granted, Held):
+                    got = granted
+                    break
+                if granted is not None:
+                    why = granted.message
+                    self._refused_until[lane.ref] = granted.until
+                n //= 2
+            if got is None and self._refused_until.get(lane.ref, 0.0) <= self.clock():
+                # not even one request fits (a quote larger than the budget): look again later
+                self._refused_until[lane.ref] = self.clock() + max(60.0, lane.settings.batch_poll)
+            if got is not None:
+                kept += group[:n]
+                parts = [[b.key, b.unit, start] for b, start, _ in got.parts]
+                holds.append({"permit": got.permit, "workflow": workflow, "parts": parts})
+            for _, item in group[n if got is not None else 0 :]:
+                self.store.release(tasks[item.task_id], self.owner)
+            if got is None or n < len(group):
+                left = len(group) - (n if got is not None else 0)
+                report.notes.append(
+                    f"{left} task(s) of {workflow!r} wait for a period budget: {why}"
+                )
+        return [r for r, _ in kept], [i for _, i in kept], json.dumps(holds) if holds else None
+
+    def _finish(self, lane: Lane, batch_id: int, status: str, error: str | None) -> bool:
+        """End a batch; the one that ends it settles its budget holds at what its answers
+        used (at the batch rate)."""
+        if not self.batches.finish(batch_id, status, error):
+            return False
+        row = self.batches.get(batch_id)
+        if row is not None and row.budget_hold:
+            from turing.store.budgets import BudgetStore, Spend
+
+            used = self.batches.usage(batch_id)  # workflow -> (input, output) tokens
+            store = BudgetStore(self.store.db)
+            for hold in json.loads(row.budget_hold):
+                tokens_in, tokens_out = used.get(hold["workflow"], (0, 0))
+                cost = lane.settings.batch_cost(tokens_in, tokens_out)
+                spends = [
+                    Spend(k, start, cost if unit == "USD" else float(tokens_in + tokens_out))
+                    for k, unit, start in hold["parts"]
+                ]
+                store.settle(hold["permit"], spends)
+        return True
 
     async def _run(self, lane: Lane, task: TaskRow, replay: ReplayActor) -> Completion:
         """The task run by the ordinary executor and processor, `lane`'s actor replayed."""
@@ -321,7 +417,8 @@ class Batcher:
                 return  # its submitter may still be at it
             found = await client.find(batch.idempotency_key)
             if found is None:
-                self.batches.finish(
+                self._finish(
+                    lane,
                     batch.id,
                     "failed",
                     "not found at the provider: the "
@@ -354,7 +451,7 @@ class Batcher:
             await self._ingest_items(lane, batch.id, taken, results, report)
         report.returned += self.batches.return_untaken(batch.id)
         final = FINAL[status.outcome or "completed"]
-        if self.batches.finish(batch.id, final, _why(status)):
+        if self._finish(lane, batch.id, final, _why(status)):
             report.finished[batch.id] = final
 
     async def _ingest_items(
@@ -450,7 +547,7 @@ class Batcher:
         if batch.provider_batch_id is None:
             found = await client.find(batch.idempotency_key)
             if found is None:
-                self.batches.finish(batch_id, "cancelled", "cancelled before the provider had it")
+                self._finish(lane, batch_id, "cancelled", "cancelled before the provider had it")
                 report.returned += self.batches.return_untaken(batch_id)
                 report.finished[batch_id] = "cancelled"
                 return report
@@ -463,6 +560,17 @@ class Batcher:
         self.batches.polled(batch_id, status.status, status.succeeded, status.errored)
         await self._ingest(lane, batch, replace(status, outcome="cancelled"), client, report)
         return report
+
+
+def _period_budgets(actor: Any) -> Any:
+    """The period budgets (`turing.limits.spending.PeriodBudgets`) an actor's calls spend
+    from, under any wrappers (None: no budgets)."""
+    while actor is not None:
+        budgets = getattr(actor, "budgets", None)
+        if budgets is not None:
+            return budgets
+        actor = getattr(actor, "inner", None)
+    return None
 
 
 def _replayed(item: ItemRow) -> Replayed:

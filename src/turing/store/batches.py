@@ -33,6 +33,7 @@ class BatchRow:
     errored: int
     owner: str
     error: str | None
+    budget_hold: str | None  # JSON: the period budgets' reservation of the batch's quotes
     created_at: float
     submitted_at: float | None
     expires_at: float | None
@@ -102,7 +103,14 @@ class Batches:
 
     # ------------------------------------------------------------------ submission
     def record(
-        self, actor: str, provider: str, key: str, owner: str, items: Sequence[NewItem]
+        self,
+        actor: str,
+        provider: str,
+        key: str,
+        owner: str,
+        items: Sequence[NewItem],
+        *,
+        budget_hold: str | None = None,
     ) -> tuple[int, list[NewItem]]:
         """In one transaction: the batch (status 'submitting', before the provider hears of
         it), its claimed tasks moved `running` -> `submitted` (guarded by owner) and an item
@@ -116,6 +124,7 @@ class Batches:
                 key=key,
                 requests=len(items),
                 owner=owner,
+                budget_hold=budget_hold,
                 now=now,
             )
             assert row is not None
@@ -190,6 +199,12 @@ class Batches:
             )
             for r in rows
         ]
+
+    def usage(self, batch_id: int) -> dict[str, tuple[int, int]]:
+        """Input and output tokens of a batch's answers, per workflow."""
+        with self.db.read() as tx:
+            rows = tx.q("batch_usage", batch_id=batch_id)
+        return {r["workflow"]: (int(r["input_tokens"]), int(r["output_tokens"])) for r in rows}
 
     def drop_chain(self, task_id: int, attempt: int) -> None:
         with self.db.tx() as tx:

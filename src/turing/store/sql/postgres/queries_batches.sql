@@ -2,8 +2,8 @@
 
 -- name: batch_insert
 INSERT INTO turing_batches (actor, provider, idempotency_key, status, requests, owner,
-    created_at)
-VALUES (:actor, :provider, :key, 'submitting', :requests, :owner, :now)
+    budget_hold, created_at)
+VALUES (:actor, :provider, :key, 'submitting', :requests, :owner, :budget_hold, :now)
 RETURNING id;
 
 -- name: batch_item_insert
@@ -97,6 +97,15 @@ SELECT round, answer, request_hash, input_tokens, output_tokens, since, batch_id
 FROM turing_batch_items
 WHERE task_id = :task_id AND attempt = :attempt AND state = 'reask'
 ORDER BY round;
+
+-- name: batch_usage
+-- What a batch's answers used per workflow (the items that got one), to settle its budget
+-- holds.
+SELECT t.workflow, COALESCE(SUM(i.input_tokens), 0) AS input_tokens,
+       COALESCE(SUM(i.output_tokens), 0) AS output_tokens
+FROM turing_batch_items i JOIN turing_tasks t ON t.id = i.task_id
+WHERE i.batch_id = :batch_id
+GROUP BY t.workflow;
 
 -- name: batch_drop_chain
 -- A re-ask chain that no longer fits its workflow (edited since): the task starts afresh.

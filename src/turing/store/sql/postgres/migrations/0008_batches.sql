@@ -19,6 +19,7 @@ CREATE TABLE turing_batches (
     errored            INTEGER NOT NULL DEFAULT 0,
     owner              TEXT NOT NULL,
     error              TEXT,
+    budget_hold        TEXT,
     created_at         DOUBLE PRECISION NOT NULL,
     submitted_at       DOUBLE PRECISION,
     expires_at         DOUBLE PRECISION,

@@ -19,6 +19,7 @@ CREATE TABLE turing_batches (
     errored            INTEGER NOT NULL DEFAULT 0,
     owner              TEXT NOT NULL,
     error              TEXT,
+    budget_hold        TEXT,
     created_at         REAL NOT NULL,
     submitted_at       REAL,
     expires_at         REAL,
