@@ -13,9 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from turing.batch.runner import BatchReport
+from turing.cli._shared import _orchestrator
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json
-from turing.cli.orchestrate import _orchestrator
 from turing.orchestrator import Orchestrator
 from turing.store.batches import Batches
 

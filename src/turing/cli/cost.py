@@ -8,9 +8,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from turing.cli._shared import JsonOpt, WorkflowOpt, _names, _orchestrator
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json
-from turing.cli.orchestrate import JsonOpt, WorkflowOpt, _names, _orchestrator
 from turing.estimate import Estimate, estimate
 from turing.orchestrator import Orchestrator
 

@@ -58,7 +58,7 @@ def dashboard(
         from turing.dashboard.app import create_app
     except ImportError as exc:
         raise ConfigError(f"the dashboard needs {exc.name}: pip install 'turing[web]'") from exc
-    from turing.cli.orchestrate import _orchestrator
+    from turing.cli._shared import _orchestrator
 
     orch = _orchestrator()
     try:

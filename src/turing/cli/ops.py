@@ -13,9 +13,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from turing.cli._shared import JsonOpt, WorkflowOpt, _orchestrator
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json, _read_input
-from turing.cli.orchestrate import _orchestrator
 from turing.ops import ActionResult, Operations
 from turing.store.browse import BrowseStore, TaskFilter
 
@@ -30,10 +30,6 @@ AsOpt = Annotated[
     typer.Option(
         "--as", help="Who is acting (recorded in the audit log; default TURING_USER or login)."
     ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-WorkflowOpt = Annotated[
-    list[str] | None, typer.Option("--workflow", "-w", help="Only these workflows.")
 ]
 
 

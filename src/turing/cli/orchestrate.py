@@ -16,10 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from turing.cli._shared import JsonOpt, WorkflowOpt, _names, _orchestrator
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json, _read_input
-from turing.observe import Observer
-from turing.orchestrator import DEFAULT_LEASE_S, BatchLimits, Discovery, Orchestrator, Report
+from turing.orchestrator import DEFAULT_LEASE_S, Discovery, Orchestrator, Report
 from turing.result import RunResult
 from turing.store.db import connect
 from turing.store.migrations import current_version, latest_version, migrate
@@ -36,38 +36,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(runs_app, name="runs")
 
-WorkflowOpt = Annotated[
-    list[str] | None,
-    typer.Option("--workflow", "-w", help="Only this workflow (name or alias); repeatable."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _orchestrator(
-    concurrency: int = 8,
-    *,
-    no_cache: bool = False,
-    max_tokens: int | None = None,
-    max_cost: float | None = None,
-    lease_s: float = DEFAULT_LEASE_S,
-    observer: Observer | None = None,
-) -> Orchestrator:
-    project = state.project()
-    limits = project.config.limits
-    batch = BatchLimits(
-        max_tokens if max_tokens is not None else limits.batch_tokens,
-        max_cost if max_cost is not None else limits.batch_cost,
-    )
-    return Orchestrator.from_project(
-        project,
-        use_cache=not no_cache,
-        concurrency=concurrency,
-        batch_limits=batch,
-        lease_s=lease_s,
-        observer=observer,
-    )
-
-
 LeaseOpt = Annotated[
     float,
     typer.Option(
@@ -76,10 +44,6 @@ LeaseOpt = Annotated[
         "third of it, so a killed process's tasks are claimable again within one lease.",
     ),
 ]
-
-
-def _names(orch: Orchestrator, workflows: list[str] | None) -> list[str] | None:
-    return [orch.registry.get(w).name for w in workflows] if workflows else None
 
 
 def _discovery_table(found: list[Discovery]) -> Table:

@@ -12,9 +12,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from turing.cli._shared import JsonOpt, _orchestrator
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json
-from turing.cli.orchestrate import JsonOpt, _orchestrator
 from turing.planning import (
     Catalog,
     Plan,

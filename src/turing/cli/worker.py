@@ -10,9 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from turing._net import masked_url
+from turing.cli._shared import JsonOpt, WorkflowOpt, _names, _orchestrator
 from turing.cli.app import app, state
 from turing.cli.commands import UsageProblem, _print_json
-from turing.cli.orchestrate import JsonOpt, WorkflowOpt, _names, _orchestrator, print_report
+from turing.cli.orchestrate import print_report
 from turing.limits.spending import BudgetState, PeriodBudgets
 from turing.observe.metrics import Metrics, MetricsServer
 from turing.orchestrator import Orchestrator
