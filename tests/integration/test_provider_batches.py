@@ -34,7 +34,8 @@ from turing import (
 from turing.actors.base import ModelResponse, Usage
 from turing.actors.managed import ManagedActor
 from turing.actors.settings import ActorSettings
-from turing.batch.protocol import BatchClient, client_for
+from turing.batch.clients import client_for
+from turing.batch.protocol import BatchClient
 from turing.batch.replay import ReplayActor
 from turing.batch.runner import SUBMIT_GRACE_S
 from turing.errors import ActorError

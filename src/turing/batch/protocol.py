@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from turing.actors.base import ModelRequest
-from turing.errors import ActorError
 
 Outcome = Literal["completed", "expired", "cancelled", "failed"]
 
@@ -78,28 +77,3 @@ class BatchClient(Protocol):
     async def results(self, batch: ProviderBatch) -> dict[str, Result]: ...
 
     async def cancel(self, batch_id: str) -> ProviderBatch: ...
-
-
-PROVIDERS = ("openai", "anthropic")
-
-
-def client_for(actor: Any) -> BatchClient:
-    """The batch client of a provider actor (a `ManagedActor` around an OpenAI or
-    Anthropic actor); `ActorError` for any other."""
-    inner = actor  # the provider actor, under the managed and any other wrappers
-    while not hasattr(inner, "_clients") and hasattr(inner, "inner"):
-        inner = inner.inner
-    provider = getattr(getattr(actor, "settings", None), "provider", None)
-    if provider == "openai":
-        from turing.providers.openai_batch import OpenAIBatches
-
-        return OpenAIBatches(inner)
-    if provider == "anthropic":
-        from turing.providers.anthropic_batch import AnthropicBatches
-
-        return AnthropicBatches(inner)
-    raise ActorError(
-        f"actor {getattr(actor, 'identity', actor)!r}: provider batches exist for "
-        f"{' and '.join(PROVIDERS)} only",
-        kind="config",
-    )

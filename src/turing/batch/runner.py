@@ -28,15 +28,14 @@ from typing import Any
 
 from turing.actors.base import Actor, Usage
 from turing.actors.settings import ActorSettings
+from turing.batch.clients import PROVIDERS, client_for
 from turing.batch.protocol import (
-    PROVIDERS,
     Answer,
     BatchClient,
     BatchRequest,
     Failure,
     ProviderBatch,
     Result,
-    client_for,
 )
 from turing.batch.replay import ReplayActor, Replayed, request_hash
 from turing.errors import ActorError, TuringError

@@ -492,9 +492,7 @@ def create_app(engine: Engine) -> Starlette:
         Route(
             "/v1/messages/batches/{batch_id}/results", batches.anthropic_results, methods=["GET"]
         ),
-        Route(
-            "/v1/messages/batches/{batch_id}/cancel", batches.anthropic_cancel, methods=["POST"]
-        ),
+        Route("/v1/messages/batches/{batch_id}/cancel", batches.anthropic_cancel, methods=["POST"]),
         Route("/sim/stats", api.stats, methods=["GET"]),
         Route("/sim/reset", api.reset, methods=["POST"]),
     ]

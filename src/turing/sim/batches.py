@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,8 +35,19 @@ from starlette.responses import JSONResponse, Response
 from turing.sim import protocols as wire
 from turing.sim.engine import Call, Engine
 
-if TYPE_CHECKING:
-    from turing.sim.app import _Api
+
+class _Api(Protocol):
+    """What batches take from the simulator's HTTP API (`sim.app`): its key check, its
+    body parsing, and a chat completion body turned into a call, as a synchronous request."""
+
+    def _unauthorized(self, request: Request) -> Response | None: ...
+
+    async def _json_body(self, request: Request) -> dict[str, Any] | str: ...
+
+    def openai_call(
+        self, body: dict[str, Any], endpoint: str = "/v1/chat/completions"
+    ) -> Call | Response: ...
+
 
 WINDOW_S = 24 * 3600.0
 
