@@ -189,15 +189,24 @@ _NAME = re.compile(r"^[\w:.\[\]-]+$")
 
 def validate_checks(checks: Sequence[Check]) -> list[str]:
     """Problems with a workflow's checks (names unique and printable), for load time."""
+    return validate_named(
+        checks, Check, "check", "a Check (use turing.checks: grounded, one_of...)"
+    )
+
+
+def validate_named(items: Sequence[Any], kind: type, noun: str, expected: str) -> list[str]:
+    """Problems with named gates (checks, review rules): each of `kind`, its name printable
+    and unique."""
     problems = []
     seen: set[str] = set()
-    for check in checks:
-        if not isinstance(check, Check):
-            problems.append(f"{check!r} is not a Check (use turing.checks: grounded, one_of...)")
+    for item in items:
+        if not isinstance(item, kind):
+            problems.append(f"{item!r} is not {expected}")
             continue
-        if not _NAME.match(check.name):
-            problems.append(f"check name {check.name!r} must be letters, digits, : . [ ] - _")
-        if check.name in seen:
-            problems.append(f"two checks are named {check.name!r}")
-        seen.add(check.name)
+        name: str = getattr(item, "name", "")
+        if not _NAME.match(name):
+            problems.append(f"{noun} name {name!r} must be letters, digits, : . [ ] - _")
+        if name in seen:
+            problems.append(f"two {noun}s are named {name!r}")
+        seen.add(name)
     return problems

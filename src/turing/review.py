@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from turing._json import canonical
 from turing.actors.base import Message
-from turing.checks import values_at
+from turing.checks import validate_named, values_at
 
 # (output, input) -> a reason to hold (str), True (hold, the rule's description is the
 # reason), or False/None (do not hold)
@@ -107,23 +106,11 @@ def drawn(subject: str, fraction: float, salt: str) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-_NAME = re.compile(r"^[\w:.\[\]-]+$")
-
-
 def validate_rules(rules: Sequence[ReviewRule]) -> list[str]:
     """Problems with a workflow's review rules, for load time."""
-    problems = []
-    seen: set[str] = set()
-    for rule in rules:
-        if not isinstance(rule, ReviewRule):
-            problems.append(f"{rule!r} is not a review rule (use turing.review: flagged, ...)")
-            continue
-        if not _NAME.match(rule.name):
-            problems.append(f"review rule name {rule.name!r} must be letters, digits, : . [ ] - _")
-        if rule.name in seen:
-            problems.append(f"two review rules are named {rule.name!r}")
-        seen.add(rule.name)
-    return problems
+    return validate_named(
+        rules, ReviewRule, "review rule", "a review rule (use turing.review: flagged, ...)"
+    )
 
 
 def hold_reason(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -101,6 +102,25 @@ def _chosen(
     return sorted(set(found))
 
 
+def _decide(task_ids: list[int], decide: Callable[[int], bool]) -> ActionResult:
+    """One review decision per task; one task's problem (not held, an invalid edit, a sink
+    that failed) is reported for it and does not stop the others."""
+    result = ActionResult()
+    for task_id in task_ids:
+        try:
+            decided = decide(task_id)
+        except Exception as exc:
+            if state.debug:
+                raise
+            result.skipped[task_id] = str(exc)
+            continue
+        if decided:
+            result.done.append(task_id)
+        else:
+            result.skipped[task_id] = "decided by someone else meanwhile"
+    return result
+
+
 # ---------------------------------------------------------------------- review
 @review_app.command("list")
 def review_list(
@@ -181,20 +201,8 @@ def review_approve(
         raise UsageProblem("--edit applies to one task at a time")
     edited: dict[str, Any] | None = _read_input(edit) if edit is not None else None
     ops = _ops(who)
-    result = ActionResult()
     try:
-        for task_id in task_ids:
-            try:
-                decided = ops.approve(task_id, edited, comment)
-            except Exception as exc:  # one task's problem must not stop the others
-                if state.debug:
-                    raise
-                result.skipped[task_id] = str(exc)
-                continue
-            if decided:
-                result.done.append(task_id)
-            else:
-                result.skipped[task_id] = "decided by someone else meanwhile"
+        result = _decide(task_ids, lambda task_id: ops.approve(task_id, edited, comment))
     finally:
         _close(ops)
     _say("approved", result, as_json)
@@ -217,20 +225,8 @@ def review_reject(
     Example: turing review reject 17 --reason "skills are from another posting" --reask
     """
     ops = _ops(who)
-    result = ActionResult()
     try:
-        for task_id in task_ids:
-            try:
-                decided = ops.reject(task_id, reason, reask=reask)
-            except Exception as exc:
-                if state.debug:
-                    raise
-                result.skipped[task_id] = str(exc)
-                continue
-            if decided:
-                result.done.append(task_id)
-            else:
-                result.skipped[task_id] = "decided by someone else meanwhile"
+        result = _decide(task_ids, lambda task_id: ops.reject(task_id, reason, reask=reask))
     finally:
         _close(ops)
     _say("sent back to the model" if reask else "rejected", result, as_json)

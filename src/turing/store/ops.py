@@ -111,38 +111,47 @@ class OpsStore:
 
     def reject(self, task_id: int, who: str, reason: str, *, workflow: str) -> bool:
         """Fail the held task with the reviewer's reason."""
-        now = time.time()
-        with self.db.tx() as tx:
-            error = f"review: rejected by {who}: {reason}"[:2000]
-            if tx.x("reject_task", id=task_id, error=error, now=now) != 1:
-                return False
-            tx.x("drop_review", id=task_id)
-            self._record(
-                tx,
-                who,
-                "review.reject",
-                workflow=workflow,
-                task_id=task_id,
-                detail={"reason": reason},
-                now=now,
-            )
-        return True
+        error = f"review: rejected by {who}: {reason}"[:2000]
+        return self._decide(
+            task_id,
+            who,
+            "reject_task",
+            {"error": error},
+            workflow=workflow,
+            detail={"reason": reason},
+        )
 
     def reask(self, task_id: int, who: str, feedback: str, *, workflow: str, comment: str) -> bool:
         """Send the held task back to the model: pending, with the comment as feedback."""
+        return self._decide(
+            task_id,
+            who,
+            "reask_task",
+            {"feedback": feedback},
+            workflow=workflow,
+            detail={"comment": comment},
+        )
+
+    def _decide(
+        self,
+        task_id: int,
+        who: str,
+        query: str,
+        params: Mapping[str, Any],
+        *,
+        workflow: str,
+        detail: Mapping[str, Any],
+    ) -> bool:
+        """A decision that moves the held task out of review (guarded), drops its review row
+        and records it, in one transaction; False when it was no longer held."""
         now = time.time()
+        action = "review." + query.removesuffix("_task")
         with self.db.tx() as tx:
-            if tx.x("reask_task", id=task_id, feedback=feedback, now=now) != 1:
+            if tx.x(query, id=task_id, now=now, **params) != 1:
                 return False
             tx.x("drop_review", id=task_id)
             self._record(
-                tx,
-                who,
-                "review.reask",
-                workflow=workflow,
-                task_id=task_id,
-                detail={"comment": comment},
-                now=now,
+                tx, who, action, workflow=workflow, task_id=task_id, detail=detail, now=now
             )
         return True
 
