@@ -84,7 +84,7 @@ def test_run_against_a_host_that_is_down_stops_fast_and_exits_3(
     assert f"{ITEMS} task(s) left pending (attempts not counted)" in stopped
     # the wait left of the 30 s cooldown, read when the report was written (29 or 30)
     probe = re.search(r"probing again after (\d+)s", stopped)
-    assert probe is not None and 25 <= int(probe.group(1)) <= 30, stopped
+    assert probe is not None and 0 < int(probe.group(1)) <= 30, stopped
     failures = int(re.search(r"(\d+) consecutive connection failures", stopped).group(1))  # type: ignore[union-attr]
     assert THRESHOLD <= failures <= THRESHOLD + CONCURRENCY - 1  # not one per task
     tasks = rows(database, "SELECT status, attempts FROM turing_tasks")
