@@ -9,11 +9,11 @@ from rich.markup import escape
 from turing.cli.app import app, state
 from turing.errors import TuringError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "register"]
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: typer handles usage errors; Turing errors print one line unless --debug."""
+def register() -> None:
+    """Import every command module: each registers its commands on `app` when imported."""
     from turing.cli import (  # noqa: F401  (registers)
         batches,
         commands,
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
         worker,
     )
 
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: typer handles usage errors; Turing errors print one line unless --debug."""
+    register()
     args = _debug_first(list(sys.argv[1:] if argv is None else argv))
     try:
         app(args=args, prog_name="turing")
