@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from turing.errors import TuringError
 from turing.review import feedback
-from turing.sources import input_of
 from turing.store.ops import OpsStore, ReviewItem
 from turing.store.states import TaskStatus
 
@@ -195,14 +194,7 @@ class Operations:
                     f"input for {wf.name}: " + "; ".join(f"{v.path}: {v.message}" for v in problems)
                 )
             return new_input
-        current: Mapping[str, Any] = json.loads(task["input"])
-        if wf.source is None:
-            return current
-        key = wf.source.key or wf.subject_key
-        assert key is not None
-        with self.orch.store.db.read() as tx:
-            row = wf.source.row_for(tx, key, task["subject"])
-        return None if row is None else input_of(row, wf.input.fields)
+        return self.orch.current_input(wf, task["subject"], json.loads(task["input"]))
 
     @staticmethod
     def _validated_edit(wf: Workflow, edited: Mapping[str, Any]) -> Any:

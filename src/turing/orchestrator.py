@@ -611,22 +611,29 @@ class Orchestrator:
         summary = RetrySummary()
         for task in self.store.retryable_failed(workflows, task_id):
             wf = self.registry.get(task.workflow)
-            data: Mapping[str, Any] = task.input
-            if wf.source is not None:
-                key = wf.source.key or wf.subject_key
-                assert key is not None
-                with self.store.db.read() as tx:
-                    row = wf.source.row_for(tx, key, task.subject)
-                if row is None:
-                    if self.store.drop_failed(task.id):
-                        summary.dropped.append(f"{task.workflow}/{task.subject}")
-                    continue
-                data = input_of(row, wf.input.fields)
-                if data != task.input:
-                    summary.refreshed += 1
+            data = self.current_input(wf, task.subject, task.input)
+            if data is None:
+                if self.store.drop_failed(task.id):
+                    summary.dropped.append(f"{task.workflow}/{task.subject}")
+                continue
+            if data != task.input:
+                summary.refreshed += 1
             if self.store.requeue_failed(task.id, data):
                 summary.requeued += 1
         return summary
+
+    def current_input(
+        self, wf: Workflow, subject: str, stored: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """A subject's input as its workflow's source gives it now (None: the source no
+        longer returns it); `stored` for a workflow without a source."""
+        if wf.source is None:
+            return stored
+        key = wf.source.key or wf.subject_key
+        assert key is not None
+        with self.store.db.read() as tx:
+            row = wf.source.row_for(tx, key, subject)
+        return None if row is None else input_of(row, wf.input.fields)
 
     # ------------------------------------------------------------------ registry
     def sync_contracts(self) -> list[SyncChange]:

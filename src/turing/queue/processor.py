@@ -303,8 +303,8 @@ class Processor:
         sink, output = wf.sink, result.output
         hold = None
         if result.ok and (wf.review or wf.checks or result.holds):  # the sink waits
-            rules = wf.hold_reason(output, task.input, task.subject)
-            hold = "; ".join([*result.holds, *([rules] if rules else [])]) or None
+            reasons = [*result.holds, wf.hold_reason(output, task.input, task.subject)]
+            hold = "; ".join(r for r in reasons if r) or None
 
         def write(tx: Any) -> None:
             if sink is not None and isinstance(output, dict):

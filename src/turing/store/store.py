@@ -455,8 +455,8 @@ class Store:
     def _hold_in(self, tx: Tx, item: Completion, owner: str, worker: str) -> Outcome:
         """Hold a valid output for a reviewer: the task waits in `review` with its output
         stored, its sink not run (it runs when a reviewer approves; see `store.ops.OpsStore`)."""
-        task, reason = item.task, item.hold or ""
-        if tx.x("hold_task", id=task.id, owner=owner, now=time.time()) != 1:
+        task, reason, now = item.task, item.hold or "", time.time()
+        if tx.x("hold_task", id=task.id, owner=owner, now=now) != 1:
             self._discard(tx, task, item.result, worker)
             return Outcome.LOST
         run_id = record(tx, _entry(task, item.result, worker, status="review"))
@@ -468,7 +468,7 @@ class Store:
             subject=task.subject,
             output=canonical(item.result.output),
             reason=reason[:2000],
-            now=time.time(),
+            now=now,
         )
         return Outcome.REVIEW
 
