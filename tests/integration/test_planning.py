@@ -558,3 +558,30 @@ def test_date_filters_narrow_by_day(domain: Store, calls: Calls, column_type: st
     report = run_plan(orch, for_each("s1", "count_words", added_since="2026-11-24"))
     assert report.steps["s1"].tasks == 1
     assert sorted(results(domain)) == [6, 7, 8, 10]
+
+
+def test_an_output_held_for_review_is_neither_failed_nor_waited_for(
+    domain: Store, calls: Calls
+) -> None:
+    """A plan step whose tasks a reviewer must decide finishes; the held ones are counted
+    apart, not as failures (their dependants are not skipped)."""
+    from turing.review import when
+
+    held = Workflow(
+        "count_words", input=ItemIn, output=counting(calls).output, subject_key="item_id",
+        source=Source(sql=PENDING_ITEMS, filters=FILTERS), sink=counting(calls).sink,
+        steps=[s.step for s in counting(calls).steps],
+        review=when("even", lambda out, inp: out["item_id"] % 2 == 0),
+    )  # fmt: skip
+    orch = orch_for(domain, calls, held, summarizing(calls))
+    report = run_plan(
+        orch,
+        for_each("s1", "count_words", id_from=1, id_below=5),
+        for_each("s2", "summarize", after=("s1",), id_from=1, id_below=5),
+    )
+    s1, s2 = report.steps["s1"], report.steps["s2"]
+    assert (s1.status, s1.tasks, s1.succeeded, s1.held, s1.failed) == ("succeeded", 4, 2, 2, 0)
+    assert (s2.status, s2.tasks, s2.succeeded) == ("succeeded", 2, 2)  # items 1 and 3 written
+    assert [t["status"] for t in tasks(domain, "count_words")] == [
+        "succeeded", "review", "succeeded", "review"
+    ]  # fmt: skip

@@ -214,6 +214,8 @@ def _print_report(report: PlanReport) -> None:
                 f"{s.id}: {s.previously_failed} item(s) had failed before this plan "
                 "(`turing retry` requeues them)"
             )
+        if s.held:
+            out.print(f"{s.id}: {s.held} item(s) held for review (turing review list)")
         if s.status == "skipped":
             out.print(f"[yellow]{s.id} skipped[/]: {escape(s.reason or '')}")
         elif s.status == "failed":

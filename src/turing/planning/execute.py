@@ -29,10 +29,12 @@ from turing.queue.session import ProcessingSession
 from turing.registry import Registry
 from turing.result import RunResult
 from turing.sources import input_of, subject_of
+from turing.store.states import TaskStatus
 from turing.store.store import Store, TaskRow
 from turing.workflow import Workflow
 
 OnEvent = Callable[[str, "StepReport"], None]
+IN_FLIGHT = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUBMITTED)
 
 
 class PlanHost(Protocol):
@@ -66,6 +68,7 @@ class StepReport:
     failed: int = 0
     already_done: int = 0  # subjects whose task had succeeded before this plan
     previously_failed: int = 0  # subjects whose task had failed before (`turing retry`)
+    held: int = 0  # outputs held for a reviewer: not failed, not written yet
     processed: int = 0  # tasks this process ran (others may run some: workers)
     input_tokens: int = 0
     output_tokens: int = 0
@@ -317,11 +320,14 @@ class PlanRunner:
                 list(self.orch.registry), None, tally, on_result, task_ids=open_ids
             )
             states = await asyncio.to_thread(store.task_states, open_ids)
-            waiting = [r for r in states if r["status"] in ("pending", "running")]
+            # in flight: claimable, claimed, or inside a provider batch another worker sent
+            waiting = [r for r in states if r["status"] in IN_FLIGHT]
             if not waiting:
                 for r in states:
-                    if r["status"] == "succeeded":
+                    if r["status"] == TaskStatus.SUCCEEDED:
                         mine.succeeded += 1
+                    elif r["status"] == TaskStatus.REVIEW:  # a person decides: not a failure
+                        mine.held += 1
                     else:
                         mine.failed += 1
                         mine.failures[_reason(r["last_error"])] += 1
