@@ -400,3 +400,20 @@ def test_the_quality_page_shows_the_figures_stats_computes(site: Site) -> None:
     assert first_valid in row and repaired in row, row
     assert q.repaired_runs > 0  # the fake model's answers needed repairs: a figure to show
     assert "last 7d" in page and site.client.get("/quality?window=bogus").status_code == 200
+
+
+def test_a_recorded_plan_run_is_drawn_from_its_own_tasks(site: Site) -> None:
+    from turing.planning import ForEach, Plan, PlanStep
+
+    plan = Plan("recount the failed items", (PlanStep("s1", "count_words", {}, ForEach({})),))
+    report = site.orch.execute_plan(plan)
+    assert report.run_id is not None
+    listing = site.client.get("/plans").text
+    assert f"/plans/runs/{report.run_id}" in listing and "recount the failed items" in listing
+    page = site.client.get(f"/plans/runs/{report.run_id}").text
+    assert "<svg" in page and "recount the failed items" in page
+    row = page[page.index("<td>s1</td>") :].split("</tr>")[0]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    # items 2 and 7 had failed before the plan (scripts crash): its tasks are those two
+    assert cells == ["2", "0", "2", "0", "0"], row
+    assert site.client.get("/plans/runs/999999").status_code == 404

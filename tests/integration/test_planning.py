@@ -169,8 +169,12 @@ def tasks(store: Store, workflow: str | None = None) -> list[Row]:
     return rows(store, f"SELECT workflow, subject, status FROM turing_tasks {where} ORDER BY id")
 
 
-def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table (domain and turing_*), in a stable order."""
+# what a plan run records about itself: a second run of a plan adds a record, nothing else
+PLAN_RECORD = ("turing_plan_runs", "turing_plan_steps")
+
+
+def dump(store: Store, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (domain and turing_*) but `skip`'s, in a stable order."""
     with store.db.read() as tx:
         if tx.dialect == "sqlite":
             sql = "SELECT name AS t FROM sqlite_master WHERE type = 'table' ORDER BY name"
@@ -179,10 +183,17 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
                 "SELECT table_name AS t FROM information_schema.tables "
                 "WHERE table_schema = current_schema() ORDER BY table_name"
             )
-        names = [r["t"] for r in tx.sql(sql)]
+        names = [r["t"] for r in tx.sql(sql) if r["t"] not in skip]
         assert "turing_tasks" in names and "items" in names
         return {
-            n: sorted((tuple(r.items()) for r in tx.sql(f'SELECT * FROM "{n}"')), key=repr)
+            n: sorted(
+                (
+                    tuple(r.items())
+                    for r in tx.sql(f'SELECT * FROM "{n}"')
+                    if r.get("name") not in skip  # sqlite_sequence's row of a skipped table
+                ),
+                key=repr,
+            )
             for n in names
         }
 
@@ -212,14 +223,15 @@ def test_running_the_same_plan_twice_writes_once(domain: Store, calls: Calls) ->
     plan = (for_each("s1", "count_words", id_from=6),)
     first = run_plan(orch, *plan)
     assert first.steps["s1"].tasks == first.steps["s1"].succeeded == 5
-    before = dump(domain)
+    before = dump(domain, skip=PLAN_RECORD)
 
     second = run_plan(orch, *plan)
 
     s1 = second.steps["s1"]
     assert second.ok and s1.status == "succeeded"
     assert (s1.tasks, s1.processed, s1.succeeded) == (0, 0, 0)
-    assert dump(domain) == before
+    assert dump(domain, skip=PLAN_RECORD) == before
+    assert scalar(domain, "SELECT COUNT(*) FROM turing_plan_runs") == 2
     assert len(calls.script) == 5
 
 
@@ -231,14 +243,15 @@ def test_a_source_of_all_rows_counts_done_tasks_and_runs_nothing(
     orch = orch_for(domain, calls, counting(calls, ALL_ITEMS))
     plan = (for_each("s1", "count_words", id_below=4),)
     assert run_plan(orch, *plan).steps["s1"].succeeded == 3
-    before = dump(domain)
+    before = dump(domain, skip=PLAN_RECORD)
 
     second = run_plan(orch, *plan)
 
     s1 = second.steps["s1"]
     assert second.ok and s1.status == "succeeded"
     assert (s1.tasks, s1.already_done, s1.processed, s1.failed) == (3, 3, 0, 0)
-    assert dump(domain) == before
+    assert dump(domain, skip=PLAN_RECORD) == before
+    assert scalar(domain, "SELECT COUNT(*) FROM turing_plan_runs") == 2
     assert len(calls.script) == 3
     assert results(domain) == {1: 1, 2: 2, 3: 3}
 
@@ -585,3 +598,31 @@ def test_an_output_held_for_review_is_neither_failed_nor_waited_for(
     assert [t["status"] for t in tasks(domain, "count_words")] == [
         "succeeded", "review", "succeeded", "review"
     ]  # fmt: skip
+
+
+def test_a_plan_run_is_recorded_with_each_steps_tasks(domain: Store, calls: Calls) -> None:
+    """What ran is in the database: the run, its status, each step's status and the very
+    tasks it took on (the dashboard draws a run's progress from them); dry runs are not."""
+    from turing.store.plans import PlanStore
+
+    calls.fail_ids = {7}
+    orch = orch_for(domain, calls)
+    report = run_plan(
+        orch,
+        for_each("s1", "count_words", id_from=6, id_below=9),
+        for_each("s2", "summarize", ("s1",), id_from=6),
+    )
+    assert report.status == "failed" and report.run_id is not None
+    run, steps = PlanStore(domain.db).run(report.run_id)  # type: ignore[misc]
+    assert (run["goal"], run["status"]) == ("test goal", "failed")
+    assert run["finished_at"] is not None
+    by_step = {s.step: s for s in steps}
+    assert (by_step["s1"].status, by_step["s1"].tasks) == ("failed", 3)
+    assert "1 of 3 tasks failed" in (by_step["s1"].reason or "")
+    subjects = rows(domain, "SELECT id, subject FROM turing_tasks WHERE workflow = 'count_words'")
+    assert sorted(by_step["s1"].task_ids) == sorted(int(r["id"]) for r in subjects)
+    counts = PlanStore(domain.db).task_counts(by_step["s1"].task_ids)
+    assert counts == {"succeeded": 2, "failed": 1}
+    assert (by_step["s2"].status, by_step["s2"].task_ids) == ("skipped", [])
+    run_plan(orch, for_each("s1", "count_words", id_from=1), dry_run=True)
+    assert [r["id"] for r in PlanStore(domain.db).runs()] == [report.run_id]

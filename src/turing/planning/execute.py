@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import graphlib
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,10 +30,12 @@ from turing.queue.session import ProcessingSession
 from turing.registry import Registry
 from turing.result import RunResult
 from turing.sources import input_of, subject_of
+from turing.store.plans import PlanStore
 from turing.store.states import TaskStatus
 from turing.store.store import Store, TaskRow
 from turing.workflow import Workflow
 
+log = logging.getLogger(__name__)
 OnEvent = Callable[[str, "StepReport"], None]
 IN_FLIGHT = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUBMITTED)
 
@@ -78,13 +81,14 @@ class StepReport:
     reason: str | None = None
     failures: Counter[str] = field(default_factory=Counter)
     output: Any = None
+    task_ids: list[int] = field(default_factory=list)  # the queue's tasks of this step
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in vars(self).items() if k != "failures"}
+        out = {k: v for k, v in vars(self).items() if k not in ("failures", "task_ids")}
         out["failures"] = dict(self.failures)
         out["duration_s"] = round(self.duration_s, 3)
         out["cost"] = round(self.cost, 8)
@@ -97,6 +101,7 @@ class PlanReport:
     dry_run: bool = False
     steps: dict[str, StepReport] = field(default_factory=dict)
     duration_s: float = 0.0
+    run_id: int | None = None  # the plan run recorded in the database (not for dry runs)
 
     @classmethod
     def waiting(cls, plan: Plan, *, dry_run: bool = False) -> PlanReport:
@@ -121,6 +126,7 @@ class PlanReport:
             "planner": self.plan.planner,
             "dry_run": self.dry_run,
             "status": self.status,
+            "run_id": self.run_id,
             "duration_s": round(self.duration_s, 3),
             "plan": self.plan.as_dict(),
             "steps": [s.as_dict() for s in self.steps.values()],
@@ -193,10 +199,42 @@ class PlanRunner:
         # the plan's claims keep their leases, shared limits and hosts stay alive and are
         # released on every exit path
         session = self.orch.session() if self.orch.has_store else contextlib.nullcontext()
-        async with session:
-            await self._schedule(plan, report, dry_run, on_event or (lambda _e, _s: None))
+        recorded = self.orch.has_store and not dry_run
+        if recorded:  # what ran, for people (the dashboard draws it from the queue)
+            plans = PlanStore(self.orch.store.db)
+            args = (plan.goal, plan.as_dict(), self.orch.worker_id)
+            report.run_id = await asyncio.to_thread(plans.start, *args)
+        status = "interrupted"
+        try:
+            async with session:
+                await self._schedule(plan, report, dry_run, on_event or (lambda _e, _s: None))
+            status = report.status
+        finally:
+            if report.run_id is not None:
+                await self._record(plans.finish, report.run_id, status)
         report.duration_s = time.perf_counter() - started
         return report
+
+    async def _record(self, write: Callable[..., None], *args: Any, **kw: Any) -> None:
+        """Write the plan run's record; a failure is logged, the plan itself goes on."""
+        try:
+            await asyncio.to_thread(write, *args, **kw)
+        except Exception as exc:
+            log.warning("recording plan run failed (%s: %s)", type(exc).__name__, exc)
+
+    async def _save(self, report: PlanReport, mine: StepReport) -> None:
+        if report.run_id is None:
+            return
+        await self._record(
+            PlanStore(self.orch.store.db).save_step,
+            report.run_id,
+            step=mine.id,
+            workflow=mine.workflow,
+            status=mine.status,
+            tasks=mine.tasks,
+            task_ids=mine.task_ids,
+            reason=mine.reason,
+        )
 
     async def _schedule(
         self, plan: Plan, report: PlanReport, dry_run: bool, on_event: OnEvent
@@ -216,6 +254,7 @@ class PlanRunner:
                         for d in blocked
                     )
                     on_event("finished", mine)
+                    await self._save(report, mine)
                     sorter.done(sid)
                     continue
                 running[asyncio.create_task(self._step(step, report, dry_run, on_event))] = sid
@@ -231,6 +270,7 @@ class PlanRunner:
         mine = report.steps[step.id]
         mine.status = "running"
         on_event("started", mine)
+        await self._save(report, mine)
         began = time.perf_counter()
         try:
             if step.for_each is None:
@@ -238,7 +278,7 @@ class PlanRunner:
             elif dry_run:
                 await self._for_each_dry(step, mine, on_event)
             else:
-                await self._for_each(step, mine, on_event)
+                await self._for_each(step, report, on_event)
             if mine.status == "running":
                 mine.status = "failed" if mine.failed else "succeeded"
                 if mine.failed and not mine.reason:
@@ -249,6 +289,7 @@ class PlanRunner:
             mine.reason = f"{type(exc).__name__}: {exc}"
         mine.duration_s = time.perf_counter() - began
         on_event("finished", mine)
+        await self._save(report, mine)
 
     # ------------------------------------------------------------------ once
     async def _once(self, step: PlanStep, report: PlanReport, dry_run: bool) -> None:
@@ -285,7 +326,8 @@ class PlanRunner:
         literals = step.literals()
         return [(subject_of(r, key), input_of(r, wf.input.fields) | literals) for r in rows]
 
-    async def _for_each(self, step: PlanStep, mine: StepReport, on_event: OnEvent) -> None:
+    async def _for_each(self, step: PlanStep, report: PlanReport, on_event: OnEvent) -> None:
+        mine = report.steps[step.id]
         wf = self.orch.registry.get(step.workflow)
         items = await asyncio.to_thread(self._items, step, wf)
         mine.tasks = len(items)
@@ -306,7 +348,9 @@ class PlanRunner:
                 mine.previously_failed += 1
             else:
                 ours.append(int(row["id"]))
+        mine.task_ids = [int(r["id"]) for r in newest.values()]
         on_event("progress", mine)
+        await self._save(report, mine)
 
         def on_result(_task: TaskRow | None, result: RunResult, outcome: str) -> None:
             mine.processed += 1
